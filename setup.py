@@ -1,0 +1,41 @@
+"""Installs diffdub_jax: a JAX/Flax reimplementation of DiffDub (arXiv 2311.01811)."""
+
+from setuptools import find_packages, setup
+
+setup(
+    name="diffdub_jax",
+    version="0.1.0",
+    description="DiffDub person-generic visual dubbing in JAX/Flax",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.11,<3.14",
+    packages=find_packages(include=["diffdub_jax", "diffdub_jax.*", "tfds_builders", "tfds_builders.*"]),
+    install_requires=[
+        "numpy>=1.26,<3",
+        "scipy>=1.11,<2",
+        "jax>=0.6,<0.13",
+        "flax>=0.10.6,<0.13",
+        "optax>=0.2.4,<0.3",
+        "orbax-checkpoint>=0.11,<0.13",
+        "ml-collections>=1.0,<2",
+        "absl-py>=2.1,<3",
+        "tensorflow-datasets>=4.9.8,<5",
+        "importlib-resources>=6,<8",  # tensorflow-datasets needs it to build without TensorFlow
+        "grain>=0.2.10,<0.3",
+        "array-record>=0.7,<0.9",
+        "librosa>=0.10.2,<1.1",
+        "soundfile>=0.12,<0.15",
+        "imageio>=2.34,<3",
+        "imageio-ffmpeg>=0.5,<0.9",
+        "pillow>=10.2,<14",
+        "tqdm>=4.66,<5",
+        "tensorboardX>=2.6.2,<3",
+    ],
+    extras_require={
+        "test": [
+            "pytest>=8,<10",
+            "torch==2.13.0",
+            "transformers>=4.45,<6",
+        ],
+    },
+)
