@@ -184,4 +184,5 @@ def frame_mouth_states(utterance: Utterance, fps: float, num_frames: int) -> np.
     edges = np.clip(edges, 0, n_control)
     cumulative = np.concatenate([np.zeros((1, 3)), np.cumsum(utterance.articulators, 0)])
     counts = np.maximum(edges[1:] - edges[:-1], 1)[:, None]
-    return ((cumulative[edges[1:]] - cumulative[edges[:-1]]) / counts).astype(np.float32)
+    means = (cumulative[edges[1:]] - cumulative[edges[:-1]]) / counts
+    return np.clip(means, 0.0, 1.0).astype(np.float32)  # the cumulative sum rounds a hair past 1

@@ -1,0 +1,27 @@
+"""Shared fixtures: the `small` synthetic set, built once per test session."""
+
+import os
+
+import pytest
+
+from diffdub_jax.data import datasets
+
+SMALL = "synthetic_talking_faces/small"
+
+
+@pytest.fixture(scope="session")
+def small_data_dir(tmp_path_factory) -> str:
+    data_dir = str(tmp_path_factory.mktemp("tfds"))
+    datasets.prepare(SMALL, data_dir)
+    return data_dir
+
+
+def array_record_files(data_dir: str) -> dict[str, bytes]:
+    """{file name: bytes} of every array_record shard under data_dir."""
+    out = {}
+    for root, _, files in os.walk(data_dir):
+        for name in files:
+            if ".array_record" in name:
+                with open(os.path.join(root, name), "rb") as handle:
+                    out[name] = handle.read()
+    return out
