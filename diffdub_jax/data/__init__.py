@@ -1,0 +1,1 @@
+"""Data: mask geometry, augmentations, audio front end, datasets and input pipelines."""
