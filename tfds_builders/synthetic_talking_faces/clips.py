@@ -28,8 +28,9 @@ class ClipSpec:
     supersample: int = 4
 
 
-def identity_rng(seed: int, identity: int) -> np.random.Generator:
-    return np.random.default_rng([seed, identity, 0])
+def identity_rng(seed: int, identity: int, stream: str) -> np.random.Generator:
+    """Independent random streams per identity for its look and its voice."""
+    return np.random.default_rng([seed, identity, {"appearance": 0, "voice": 1}[stream]])
 
 
 def _smooth_motion(rng: np.random.Generator, t: np.ndarray, amplitude: float) -> np.ndarray:
@@ -60,22 +61,24 @@ def png_bytes(image: np.ndarray) -> bytes:
 
 def generate_clip(spec: ClipSpec) -> dict:
     """Renders a clip into the dataset's example dict (frames as PNG bytes)."""
-    identity = face.Identity.sample(identity_rng(spec.seed, spec.identity))
-    voice = speech.Voice.sample(identity_rng(spec.seed, spec.identity))
-    rng = np.random.default_rng([spec.seed, spec.identity, spec.clip + 1])
-    num_frames = int(round(rng.uniform(spec.min_seconds, spec.max_seconds) * spec.fps))
+    identity = face.Identity.sample(identity_rng(spec.seed, spec.identity, "appearance"))
+    voice = speech.Voice.sample(identity_rng(spec.seed, spec.identity, "voice"))
+    # Separate streams: speech, head motion and blinks are drawn independently of each other.
+    speech_rng, motion_rng, blink_rng = (
+        np.random.default_rng([spec.seed, spec.identity, 2 + stream, spec.clip]) for stream in range(3))
+    num_frames = int(round(speech_rng.uniform(spec.min_seconds, spec.max_seconds) * spec.fps))
     duration = num_frames / spec.fps
-    utterance = speech.synthesise(rng, voice, duration, spec.sample_rate)
+    utterance = speech.synthesise(speech_rng, voice, duration, spec.sample_rate)
     mouths = speech.frame_mouth_states(utterance, spec.fps, num_frames)
 
     t = np.arange(num_frames) / spec.fps
-    xs = face.HeadPose.x + _smooth_motion(rng, t, 0.03)
-    ys = face.HeadPose.y + _smooth_motion(rng, t, 0.02)
-    scales = face.HeadPose.scale * (1.0 + _smooth_motion(rng, t, 0.05))
-    angles = _smooth_motion(rng, t, np.deg2rad(7.0))
-    eyes = _blinks(rng, t)
-    light = rng.uniform(-1, 1)
-    background = face.make_background(identity, rng, spec.image_size * spec.supersample)
+    xs = face.HeadPose.x + _smooth_motion(motion_rng, t, 0.03)
+    ys = face.HeadPose.y + _smooth_motion(motion_rng, t, 0.02)
+    scales = face.HeadPose.scale * (1.0 + _smooth_motion(motion_rng, t, 0.05))
+    angles = _smooth_motion(motion_rng, t, np.deg2rad(7.0))
+    light = motion_rng.uniform(-1, 1)
+    background = face.make_background(identity, motion_rng, spec.image_size * spec.supersample)
+    eyes = _blinks(blink_rng, t)
 
     images, landmarks = [], []
     for i in range(num_frames):

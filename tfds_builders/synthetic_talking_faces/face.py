@@ -114,8 +114,10 @@ class HeadPose:
 def mouth_points(identity: Identity, mouth: np.ndarray) -> np.ndarray:
     """Landmarks 48-67 (outer then inner lip contour) for a mouth state (open, width, round)."""
     openness, width, rounding = (float(v) for v in mouth)
-    half_width = identity.mouth_half_width * (0.92 + 0.16 * width - 0.22 * rounding)
-    inner_half_width = half_width * (0.82 - 0.12 * rounding)
+    # Spread and rounding reshape the lips more than the opening between them, so the dark
+    # interior's area follows openness (what the lip-sync metric measures) closely.
+    half_width = identity.mouth_half_width * (0.94 + 0.12 * width - 0.16 * rounding)
+    inner_half_width = identity.mouth_half_width * (0.8 - 0.08 * rounding)
     opening = identity.max_opening * openness
     top, bottom = -0.35 * opening, 0.65 * opening  # the jaw carries the lower lip
     pucker = 1.0 + 0.25 * rounding  # rounded lips protrude and look thicker
@@ -215,7 +217,8 @@ def _hair_shapes(identity: Identity) -> tuple[list[np.ndarray], list[np.ndarray]
     a, c = identity.half_width, identity.crown_height
     phi = np.linspace(np.pi - 0.1, 2 * np.pi + 0.1, 24)
     outer = np.stack([-a * 1.1 * np.cos(phi), c * 1.12 * np.sin(phi) + 0.01], -1)
-    hairline_y = identity.eye_y - identity.brow_raise - {"fringe": 0.03}.get(identity.hair_style, 0.08)
+    hairline_drop = 0.03 if identity.hair_style == "fringe" else 0.08
+    hairline_y = identity.eye_y - identity.brow_raise - hairline_drop
     xs = np.linspace(-a * 1.02, a * 1.02, 12)  # left to right, closing the cap polygon
     hairline = np.stack([xs, hairline_y - 0.03 * (1 - (xs / a) ** 2)], -1)
     hairline[[0, -1], 1] = -0.02
@@ -290,8 +293,11 @@ def render(
     draw.polygon(poly(body_px([(-0.55 * a, 0.1), (0.55 * a, 0.1), (0.6 * a, 0.4), (-0.6 * a, 0.4)])),
                  fill=_rgb(skin * 0.78))
     behind, over = _hair_shapes(identity)
+    hair = np.asarray(identity.hair)
+    if identity.hair_style == "buzz":  # skin shows through a buzz cut
+        hair = 0.55 * hair + 0.45 * skin
     for shape in behind:
-        draw.polygon(poly(to_px(_catmull_rom(shape, closed=True, steps=3))), fill=_rgb(identity.hair))
+        draw.polygon(poly(to_px(_catmull_rom(shape, closed=True, steps=3))), fill=_rgb(hair))
     for side_sign in (-1, 1):  # ears
         ear = to_px([(side_sign * a * 0.98, identity.eye_y + 0.05)])[0]
         rx, ry = 0.022 * side * pose.scale, 0.045 * side * pose.scale
@@ -313,7 +319,7 @@ def render(
     canvas.paste(face, (int(left), int(top)), face_mask.crop((left, top, right, bottom)))
     draw = ImageDraw.Draw(canvas)
     for shape in over:
-        draw.polygon(poly(to_px(_catmull_rom(shape, closed=True, steps=3))), fill=_rgb(identity.hair))
+        draw.polygon(poly(to_px(_catmull_rom(shape, closed=True, steps=3))), fill=_rgb(hair))
 
     px = to_px(local)
     unit = side * pose.scale
@@ -350,7 +356,7 @@ def render(
     inner = px[60:68]
     if np.linalg.norm(inner[2] - inner[6]) > 0.5:
         draw.polygon(poly(_catmull_rom(inner, closed=True)), fill=_rgb(MOUTH_INTERIOR))
-        teeth_depth = np.minimum(0.3 * (inner[6] - inner[2]), 0.012 * unit * np.array([0, 1]))
+        teeth_depth = 0.3 * (inner[6] - inner[2])
         upper = _catmull_rom(inner[[0, 1, 2, 3, 4]], closed=False, steps=4)
         middle = np.abs(np.arange(len(upper)) - (len(upper) - 1) / 2) < 0.35 * len(upper)
         teeth = np.concatenate([upper[middle], (upper[middle] + teeth_depth)[::-1]])
