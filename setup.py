@@ -32,6 +32,8 @@ setup(
         "tensorboardX>=2.6.2,<3",
     ],
     extras_require={
+        # Reading official PyTorch checkpoints (python -m diffdub_jax.convert).
+        "convert": ["torch>=2.1,<2.15"],
         "test": [
             "pytest>=8,<10",
             "torch==2.13.0",

@@ -25,3 +25,15 @@ def array_record_files(data_dir: str) -> dict[str, bytes]:
                 with open(os.path.join(root, name), "rb") as handle:
                     out[name] = handle.read()
     return out
+
+
+@pytest.fixture(scope="session", autouse=True)
+def compilation_cache(tmp_path_factory):
+    """Identical XLA programs (the same tiny model compiled by several tests) compile once."""
+    import jax  # pylint: disable=import-outside-toplevel
+
+    cache = str(tmp_path_factory.mktemp("xla_cache"))
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = cache  # for test subprocesses too
+    jax.config.update("jax_compilation_cache_dir", cache)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+    yield

@@ -13,8 +13,7 @@ from diffdub_jax.diffusion.schedule import Schedule
 def noisy_input(schedule: Schedule, x0: jnp.ndarray, edit_mask: jnp.ndarray, t: jnp.ndarray,
                 noise: jnp.ndarray) -> jnp.ndarray:
     """q_sample inside the edit region; the known region is the clean x0."""
-    x_t = schedule.q_sample(x0, t, noise)
-    return edit_mask * x_t + (1.0 - edit_mask) * x0
+    return jnp.where(edit_mask > 0.5, schedule.q_sample(x0, t, noise), x0)
 
 
 def masked_epsilon_loss(

@@ -1,0 +1,139 @@
+"""Stage-1 renderer throughput: UNet forward at the machine's peak, training and rendering rates.
+
+    python benchmarks/renderer.py --presets=synthetic,real --measure=forward,train,render
+
+Prints one table row per preset: UNet forward time, GFLOP (XLA cost analysis) and the fraction of
+this machine's peak (a 4096^2 float32 matmul measured in the same run), train images/s, rendered
+frames/s with 20 DDIM steps batched over frames and one frame at a time (the release's way), and
+peak memory (device stats on accelerators, max RSS on CPU).
+"""
+
+from __future__ import annotations
+
+import functools
+import resource
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from absl import app, flags
+
+sys.path.insert(0, "configs")
+import renderer as renderer_config  # noqa: E402
+
+from diffdub_jax.diffusion.schedule import Schedule  # noqa: E402
+from diffdub_jax.models.renderer import Renderer  # noqa: E402
+from diffdub_jax.training import loop, renderer_steps  # noqa: E402
+from diffdub_jax.training.state import create_state, make_optimizer  # noqa: E402
+
+_PRESETS = flags.DEFINE_list("presets", ["synthetic"], "Config presets to measure.")
+_MEASURE = flags.DEFINE_list("measure", ["forward", "train", "render"], "What to measure.")
+_BATCH = flags.DEFINE_integer("batch", 8, "Batch (frames) for training and batched rendering.")
+_REPEATS = flags.DEFINE_integer("repeats", 3, "Timed repetitions (after one warm-up).")
+_DTYPE = flags.DEFINE_enum("dtype", "float32", ["float32", "bfloat16"], "Compute dtype.")
+
+
+def timed(fn, *args, repeats: int) -> float:
+    """Median seconds of fn(*args) over repeats, after a warm-up call."""
+    jax.block_until_ready(fn(*args))
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        jax.block_until_ready(fn(*args))
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+def peak_flops(repeats: int) -> float:
+    """float32 FLOP/s of a 4096^2 matmul on the default device."""
+    a = jax.random.normal(jax.random.key(0), (4096, 4096), jnp.float32)
+    matmul = jax.jit(lambda x: x @ x)
+    return 2 * 4096**3 / timed(matmul, a, repeats=repeats)
+
+
+def flops_of(compiled) -> float:
+    analysis = compiled.cost_analysis()
+    analysis = analysis[0] if isinstance(analysis, (list, tuple)) else analysis
+    return float(analysis.get("flops", float("nan")))
+
+
+def peak_memory_gib() -> float:
+    stats = jax.devices()[0].memory_stats() or {}
+    if "peak_bytes_in_use" in stats:
+        return stats["peak_bytes_in_use"] / 2**30
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB on Linux
+
+
+def batch_of(size: int, frames: int, references: int) -> dict:
+    rng = np.random.default_rng(0)
+    image = rng.uniform(-1, 1, (frames, size, size, 3)).astype(np.float32)
+    mask = np.zeros((frames, size, size, 1), np.float32)
+    mask[:, size // 2 :, size // 4 : 3 * size // 4] = 1
+    return {"image": image, "reference": np.tile(image, (1, 1, 1, references)), "encoder_crop": image,
+            "edit_mask": mask}
+
+
+def measure(preset: str, peak: float) -> dict:
+    config = renderer_config.get_config(preset)
+    config.model.compute_dtype = _DTYPE.value
+    size = config.data.image_size
+    model = loop.renderer_model(config)
+    params = loop.init_params(model, config, jax.random.key(0))
+    schedule = Schedule.linear()
+    row = {"preset": preset, "size": size}
+    repeats = _REPEATS.value
+
+    if "forward" in _MEASURE.value:
+        one = batch_of(size, 1, config.data.num_references)
+        z = jnp.zeros((1, config.model.embed_channels))
+        forward = jax.jit(lambda p, b: model.apply({"params": p}, b["image"], b["reference"],
+                                                   jnp.array([500]), z, method=Renderer.denoise))
+        compiled = forward.lower(params, one).compile()
+        seconds = timed(compiled, params, one, repeats=repeats)
+        flops = flops_of(compiled)
+        row.update(forward_s=seconds, forward_gflop=flops / 1e9, forward_peak_fraction=flops / seconds / peak)
+
+    if "train" in _MEASURE.value:
+        optimizer = make_optimizer(config.train)
+        state = create_state(params, optimizer)
+        step = jax.jit(functools.partial(renderer_steps.train_step, model=model, schedule=schedule,
+                                         optimizer=optimizer, ema_decay=0.999))
+        batch = batch_of(size, _BATCH.value, config.data.num_references)
+        key = jax.random.key(1)
+        seconds = timed(lambda s: step(s, batch, key)[1]["loss"], state, repeats=repeats)
+        row["train_images_per_s"] = _BATCH.value / seconds
+
+    if "render" in _MEASURE.value:
+        x_T = jax.random.normal(jax.random.key(2), (1, size, size, 3))
+        render = jax.jit(functools.partial(renderer_steps.render, model=model, schedule=schedule,
+                                           num_steps=config.diffusion.sample_steps))
+        frames = batch_of(size, _BATCH.value, config.data.num_references)
+        batched = timed(render, params, frames, x_T, repeats=repeats)
+        single = {k: v[:1] for k, v in frames.items()}
+        one_at_a_time = timed(render, params, single, x_T, repeats=repeats)
+        row["render_fps_batched"] = _BATCH.value / batched
+        row["render_fps_single"] = 1.0 / one_at_a_time
+        row["batched_speedup"] = row["render_fps_batched"] / row["render_fps_single"]
+    row["peak_memory_gib"] = peak_memory_gib()
+    return row
+
+
+def main(argv):
+    del argv
+    peak = peak_flops(_REPEATS.value)
+    print(f"device: {jax.devices()[0].device_kind}; fp32 matmul peak {peak / 1e9:.0f} GFLOP/s; "
+          f"dtype {_DTYPE.value}; batch {_BATCH.value}")
+    rows = [measure(preset, peak) for preset in _PRESETS.value]
+    columns = ["preset", "size", "forward_s", "forward_gflop", "forward_peak_fraction", "train_images_per_s",
+               "render_fps_batched", "render_fps_single", "batched_speedup", "peak_memory_gib"]
+    print("| " + " | ".join(columns) + " |")
+    print("|" + "---|" * len(columns))
+    for row in rows:
+        cells = [f"{row[c]:.3g}" if isinstance(row.get(c), float) else str(row.get(c, "-")) for c in columns]
+        print("| " + " | ".join(cells) + " |")
+
+
+if __name__ == "__main__":
+    app.run(main)

@@ -1,0 +1,62 @@
+"""Orbax checkpoints of a training run: model state, data-iterator position and config.
+
+One manager per stage workdir (`<workdir>/checkpoints`), asynchronous saves, keep-N, and
+`restore_latest` for automatic resumption after preemption.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import jax
+import ml_collections
+import orbax.checkpoint as ocp
+
+
+class RunCheckpoints:
+    def __init__(self, workdir: str, keep: int = 3, async_save: bool = True):
+        self.directory = os.path.abspath(os.path.join(workdir, "checkpoints"))
+        self.manager = ocp.CheckpointManager(
+            self.directory,
+            options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True,
+                                                 enable_async_checkpointing=async_save),
+            item_names=("state", "data", "config"))
+
+    def latest_step(self) -> int | None:
+        return self.manager.latest_step()
+
+    def save(self, step: int, state: Any, data_state: dict, config: ml_collections.ConfigDict) -> None:
+        self.manager.save(step, args=ocp.args.Composite(
+            state=ocp.args.StandardSave(state),
+            data=ocp.args.JsonSave(data_state),
+            config=ocp.args.JsonSave(config.to_dict())))
+
+    def restore(self, step: int, abstract_state: Any) -> tuple[Any, dict]:
+        """(state, data-iterator state) at `step`; abstract_state gives shapes and shardings."""
+        restored = self.manager.restore(step, args=ocp.args.Composite(
+            state=ocp.args.StandardRestore(abstract_state), data=ocp.args.JsonRestore()))
+        return restored.state, restored.data
+
+    def wait(self) -> None:
+        self.manager.wait_until_finished()
+
+    def close(self) -> None:
+        self.manager.close()
+
+
+def abstract_like(tree: Any) -> Any:
+    """ShapeDtypeStructs (with shardings) of a pytree of arrays: the restore target."""
+    return jax.tree_util.tree_map(ocp.utils.to_shape_dtype_struct, tree)
+
+
+def restore_params(workdir: str, use_ema: bool = True) -> Any:
+    """The (EMA) parameters of the latest checkpoint in a workdir, for inference or init_from."""
+    manager = ocp.CheckpointManager(os.path.abspath(os.path.join(workdir, "checkpoints")),
+                                    item_names=("state", "data", "config"))
+    step = manager.latest_step()
+    if step is None:
+        raise FileNotFoundError(f"{workdir}: no checkpoint found under {manager.directory}")
+    restored = manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore()))
+    state = restored.state
+    return state["ema_params" if use_ema else "params"]

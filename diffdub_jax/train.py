@@ -1,0 +1,25 @@
+"""Trains a stage from a config, resuming from the workdir if it holds checkpoints.
+
+    python -m diffdub_jax.train --config=configs/renderer.py:synthetic --workdir=runs/renderer
+"""
+
+from absl import app, flags
+from ml_collections import config_flags
+
+from diffdub_jax.training import loop
+
+_CONFIG = config_flags.DEFINE_config_file("config", None, "Stage config file[:preset].")
+_WORKDIR = flags.DEFINE_string("workdir", None, "Run directory: checkpoints, TensorBoard, samples.")
+flags.mark_flags_as_required(["config", "workdir"])
+
+
+def main(argv):
+    del argv
+    config = _CONFIG.value
+    if config.stage != "renderer":
+        raise app.UsageError(f"training stage {config.stage!r} is not available yet; only 'renderer' is")
+    loop.train_renderer(config, _WORKDIR.value)
+
+
+if __name__ == "__main__":
+    app.run(main)

@@ -1,0 +1,177 @@
+"""The stage-1 training loop: sharded jitted steps, Orbax resume, TensorBoard, progress bar.
+
+The same code runs on one CPU, on N fake CPU devices and on TPU/GPU pods: the batch is split over
+the mesh's 'data' axis and each process reads its own shard of the clips. Checkpoints hold the
+model state, the data-iterator position and the config, so a restarted job continues exactly
+where it stopped. A non-finite loss stops the run before anything non-finite is saved.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import time
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+from PIL import Image
+from tensorboardX import SummaryWriter
+from tqdm import tqdm
+
+from diffdub_jax import checkpoints, parallel
+from diffdub_jax.data import pipeline
+from diffdub_jax.diffusion.schedule import Schedule
+from diffdub_jax.models.renderer import Renderer, build_renderer
+from diffdub_jax.training import renderer_steps
+from diffdub_jax.training.state import TrainState, create_state, make_optimizer
+
+
+class NonFiniteLossError(FloatingPointError):
+    """Raised when the loss is NaN/inf; the last good checkpoint is kept."""
+
+
+def renderer_model(config: ml_collections.ConfigDict) -> Renderer:
+    return build_renderer(config.model, config.data.image_size, config.data.num_references)
+
+
+def schedule_from_config(config: ml_collections.ConfigDict) -> Schedule:
+    d = config.diffusion
+    return Schedule.linear(d.num_timesteps, d.beta_start, d.beta_end)
+
+
+def init_params(model: Renderer, config: ml_collections.ConfigDict, rng: jax.Array):
+    size, refs = config.data.image_size, config.data.num_references
+    image = jnp.zeros((1, size, size, 3), jnp.float32)
+    reference = jnp.zeros((1, size, size, 3 * refs), jnp.float32)
+    init = jax.jit(lambda key: model.init(key, image, reference, jnp.zeros((1,), jnp.int32), image)["params"])
+    return init(rng)
+
+
+def _initial_params(model: Renderer, config: ml_collections.ConfigDict):
+    params = init_params(model, config, jax.random.key(config.seed))
+    if not config.train.init_from:
+        return params
+    loaded = checkpoints.restore_params(config.train.init_from)
+    # Copy every parameter whose shape matches (diffae's 3-channel input conv does not).
+    flat_new = jax.tree_util.tree_flatten_with_path(params)[0]
+    flat_loaded = {jax.tree_util.keystr(p): v for p, v in jax.tree_util.tree_flatten_with_path(loaded)[0]}
+    leaves = []
+    for path, value in flat_new:
+        source = flat_loaded.get(jax.tree_util.keystr(path))
+        leaves.append(jnp.asarray(source) if source is not None and source.shape == value.shape else value)
+    return jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(params), leaves)
+
+
+def sample_grid(batch: dict, rendered: np.ndarray) -> np.ndarray:
+    """Rows of (source | masked input | rendered | target) as uint8, for TensorBoard and PNG."""
+    def to_uint8(x):
+        return np.clip((np.asarray(x) + 1) * 127.5, 0, 255).astype(np.uint8)
+    masked = batch["image"] * (1 - batch["edit_mask"])
+    reference = batch["reference"][..., :3]
+    rows = [np.concatenate([to_uint8(reference[i]), to_uint8(masked[i]), to_uint8(rendered[i]),
+                            to_uint8(batch["image"][i])], axis=1) for i in range(len(rendered))]
+    return np.concatenate(rows, axis=0)
+
+
+def train_renderer(config: ml_collections.ConfigDict, workdir: str, *, stop_after: int | None = None) -> TrainState:
+    """Trains (or resumes) stage 1 in workdir. stop_after ends the run early at that step, as a
+    preemption would (used by the resume test)."""
+    mesh = parallel.make_mesh()
+    process, processes = jax.process_index(), jax.process_count()
+    if config.data.batch_size % (mesh.size) != 0:
+        raise ValueError(f"data.batch_size {config.data.batch_size} must be a multiple of the "
+                         f"{mesh.size} devices")
+    host_config = config.copy_and_resolve_references()
+    host_config.data.batch_size = config.data.batch_size // processes
+    train_stream = pipeline.renderer_pipeline(host_config, "train", shard_index=process, shard_count=processes)
+    iterator = iter(train_stream)
+
+    model = renderer_model(config)
+    schedule = schedule_from_config(config)
+    optimizer = make_optimizer(config.train)
+    params = _initial_params(model, config)
+    state = create_state(params, optimizer)
+    state_sharding = parallel.parameter_sharding(state, mesh, config.train.fsdp)
+    state = jax.device_put(state, state_sharding)
+
+    run = checkpoints.RunCheckpoints(workdir, keep=config.train.keep_checkpoints)
+    latest = run.latest_step()
+    if latest is not None:
+        state, data_state = run.restore(latest, checkpoints.abstract_like(state))
+        iterator.set_state(data_state)
+
+    step_fn = jax.jit(
+        functools.partial(renderer_steps.train_step, model=model, schedule=schedule, optimizer=optimizer,
+                          ema_decay=config.train.ema_decay),
+        in_shardings=(state_sharding, parallel.batch_sharding(mesh), parallel.replicated(mesh)),
+        out_shardings=(state_sharding, parallel.replicated(mesh)),
+        donate_argnums=(0,))
+    rng = jax.random.key(config.seed + 1)
+
+    writer = SummaryWriter(os.path.join(workdir, "tensorboard")) if process == 0 else None
+    sampler = _validation_sampler(config, model, schedule, workdir, writer) if config.train.sample_every else None
+    last_step = config.train.num_steps if stop_after is None else min(stop_after, config.train.num_steps)
+    start = int(state.step)
+    progress = tqdm(range(start, last_step), initial=start, total=last_step, desc="renderer",
+                    disable=process != 0)
+    tick, tick_step = time.time(), start
+    for step in progress:
+        batch = parallel.shard_batch(_model_inputs(next(iterator)), mesh)
+        state, metrics = step_fn(state, batch, rng)
+        done = step + 1
+        should_log = done % config.train.log_every == 0 or done == last_step
+        should_save = done % config.train.checkpoint_every == 0 or done == last_step
+        if should_log or should_save:
+            metrics = jax.device_get(metrics)
+            if not np.isfinite(metrics["loss"]):
+                run.wait()
+                raise NonFiniteLossError(
+                    f"loss became {metrics['loss']} at step {done}; stopped without saving. The last "
+                    f"good checkpoint (step {run.latest_step()}) is in {run.directory}")
+        if should_log:
+            steps_per_second = (done - tick_step) / max(time.time() - tick, 1e-9)
+            tick, tick_step = time.time(), done
+            progress.set_postfix(loss=f"{metrics['loss']:.4f}")
+            if writer:
+                writer.add_scalar("train/loss", float(metrics["loss"]), done)
+                writer.add_scalar("train/grad_norm", float(metrics["grad_norm"]), done)
+                writer.add_scalar("train/learning_rate", config.train.learning_rate, done)
+                writer.add_scalar("train/steps_per_second", steps_per_second, done)
+        if should_save:
+            run.save(done, state, iterator.get_state(), config)
+        if sampler and (done % config.train.sample_every == 0 or done == last_step):
+            sampler(state.ema_params, done)
+    run.wait()
+    run.close()
+    if writer:
+        writer.close()
+    return state
+
+
+MODEL_INPUTS = ("image", "reference", "encoder_crop", "edit_mask")
+
+
+def _model_inputs(batch: dict) -> dict:
+    return {key: batch[key] for key in MODEL_INPUTS}
+
+
+def _validation_sampler(config, model, schedule, workdir, writer):
+    """Renders a fixed held-out batch with the EMA params and logs the grid."""
+    val_config = config.copy_and_resolve_references()
+    val_config.data.batch_size = min(8, config.data.batch_size)
+    batch = _model_inputs(next(iter(pipeline.renderer_pipeline(val_config, "test", augment_crop=False))))
+    size = config.data.image_size
+    x_T = jax.random.normal(jax.random.key(config.seed + 2), (1, size, size, 3))
+    render = jax.jit(functools.partial(renderer_steps.render, model=model, schedule=schedule,
+                                       num_steps=config.diffusion.sample_steps))
+    os.makedirs(os.path.join(workdir, "samples"), exist_ok=True)
+
+    def sample(params, step):
+        grid = sample_grid(batch, np.asarray(render(params, batch, x_T)))
+        Image.fromarray(grid).save(os.path.join(workdir, "samples", f"step_{step:08d}.png"))
+        if writer:
+            writer.add_image("samples/reference|masked|rendered|target", grid, step, dataformats="HWC")
+
+    return sample

@@ -1,0 +1,51 @@
+"""Small renderer configs and batches shared by the stage-1 tests."""
+
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from diffdub_jax.models.renderer import Renderer
+from diffdub_jax.training import loop
+
+sys.path.insert(0, "configs")
+import renderer as renderer_config  # noqa: E402
+
+
+def official_small_renderer() -> Renderer:
+    """The `tiny` preset, whose layout is that of tests/data/official_renderer_small_keys.txt."""
+    return loop.renderer_model(tiny_config())
+
+
+def tiny_config(data_dir: str = ""):
+    config = renderer_config.get_config("tiny")
+    if data_dir:
+        config.data.data_dir = data_dir
+    return config
+
+
+def random_batch(size: int = 32, batch: int = 4, seed: int = 0) -> dict:
+    """Smooth random images in [-1, 1] (like faces, unlike white noise) and a rectangular
+    lower-face edit mask."""
+    rng = np.random.default_rng(seed)
+
+    def smooth():
+        coarse = rng.uniform(-1, 1, (batch, 4, 4, 3))
+        return np.kron(coarse, np.ones((1, size // 4, size // 4, 1))).astype(np.float32)
+
+    mask = np.zeros((batch, size, size, 1), np.float32)
+    mask[:, size // 2 :, size // 4 : 3 * size // 4] = 1.0
+    return {"image": smooth(), "reference": smooth(), "encoder_crop": smooth(), "edit_mask": mask}
+
+
+def randomise(params, seed: int = 0):
+    """Non-zero values everywhere (the release zero-inits output convs, which would make eps = 0)."""
+    leaves, tree = jax.tree_util.tree_flatten(params)
+    keys = jax.random.split(jax.random.key(seed), len(leaves))
+    return jax.tree_util.tree_unflatten(
+        tree, [0.2 * jax.random.normal(k, x.shape) + (x if x.ndim == 1 else 0) for k, x in zip(keys, leaves)])
+
+
+def init(model: Renderer):
+    return loop.init_params(model, tiny_config(), jax.random.key(0))

@@ -1,0 +1,144 @@
+"""Stage-1 model: official-key conversion, masked rendering, DDIM with an exact oracle."""
+
+import ast
+import os
+import subprocess
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from diffdub_jax import checkpoints
+from diffdub_jax.convert import torch_state
+from diffdub_jax.diffusion import ddim, losses
+from diffdub_jax.diffusion.schedule import Schedule
+from diffdub_jax.models.renderer import Renderer
+from diffdub_jax.training import renderer_steps
+from renderer_fixtures import init, official_small_renderer, random_batch, randomise
+
+KEYS = os.path.join(os.path.dirname(__file__), "data", "official_renderer_small_keys.txt")
+
+
+def _official_state_dict(seed=0) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    out = {}
+    with open(KEYS, encoding="utf-8") as handle:
+        for line in handle:
+            if line.startswith("#") or not line.strip():
+                continue
+            name, shape = line.split(" ", 1)
+            out[name] = rng.standard_normal(ast.literal_eval(shape)).astype(np.float32)
+    return out
+
+
+def test_converter_fills_every_parameter_from_official_keys():
+    model = official_small_renderer()
+    template = jax.eval_shape(lambda: init(model))
+    state_dict = _official_state_dict()
+    params = torch_state.convert_state_dict(state_dict, template, {"encoder": "encoder.", "unet": ""})
+    assert jax.tree_util.tree_structure(params) == jax.tree_util.tree_structure(template)
+    count = sum(x.size for x in jax.tree_util.tree_leaves(params))
+    assert count == sum(v.size for v in state_dict.values()) == 1_998_403
+    conv = state_dict["input_blocks.0.0.weight"]  # (O, I, kh, kw)
+    np.testing.assert_array_equal(params["unet"]["input_blocks_0_0"]["kernel"], conv.transpose(2, 3, 1, 0))
+    qkv = state_dict["encoder.middle_block.1.qkv.weight"]  # conv1d (O, I, 1)
+    np.testing.assert_array_equal(params["encoder"]["middle_block_1"]["qkv"]["kernel"], qkv[..., 0].T)
+    dense = state_dict["input_blocks.1.0.emb_layers.1.weight"]
+    np.testing.assert_array_equal(params["unet"]["input_blocks_1_0"]["emb_layers_1"]["kernel"], dense.T)
+    np.testing.assert_array_equal(params["unet"]["out_0"]["scale"], state_dict["out.0.weight"])
+    # The converted weights run.
+    batch = random_batch(32, 2)
+    eps = model.apply({"params": params}, batch["image"], batch["reference"], jnp.array([3, 900]),
+                      batch["encoder_crop"])
+    assert eps.shape == (2, 32, 32, 3) and bool(jnp.isfinite(eps).all())
+
+
+def test_converter_refuses_a_checkpoint_of_another_config():
+    state_dict = _official_state_dict()
+    del state_dict["out.2.bias"]
+    state_dict["extra.weight"] = np.zeros(3, np.float32)
+    template = jax.eval_shape(lambda: init(official_small_renderer()))
+    with pytest.raises(ValueError, match="1 parameters missing.*unet/out_2/bias.*1 checkpoint keys unused"):
+        torch_state.convert_state_dict(state_dict, template, {"encoder": "encoder.", "unet": ""})
+    state_dict = _official_state_dict()
+    state_dict["out.2.weight"] = np.zeros((3, 64, 3, 3), np.float32)
+    with pytest.raises(ValueError, match="out.2.weight: shape"):
+        torch_state.convert_state_dict(state_dict, template, {"encoder": "encoder.", "unet": ""})
+
+
+def test_ddim_timesteps_follow_the_release():
+    np.testing.assert_array_equal(ddim.ddim_timesteps(1000, 20), np.arange(0, 1000, 50))
+    np.testing.assert_array_equal(ddim.ddim_timesteps(1000, 3), [0, 334, 668])
+    assert len(ddim.ddim_timesteps(1000, 1000)) == 1000
+    with pytest.raises(ValueError, match="cannot space"):
+        ddim.ddim_timesteps(1000, 999)
+
+
+@pytest.mark.parametrize("num_steps", [20, 5, 50])
+def test_ddim_with_an_exact_epsilon_oracle_returns_x0(num_steps):
+    schedule = Schedule.linear()
+    batch = random_batch(16, 3, seed=num_steps)
+    x0 = jnp.asarray(batch["image"]) * 0.9
+    alphas = jnp.asarray(schedule.alphas_cumprod, jnp.float32)
+
+    def oracle(x_t, t):
+        a = alphas[t][:, None, None, None]
+        return (x_t - jnp.sqrt(a) * x0) / jnp.sqrt(1 - a)
+
+    x_T = jax.random.normal(jax.random.key(1), x0.shape)
+    out = ddim.ddim_sample(oracle, schedule, x_T, x0, batch["edit_mask"], num_steps=num_steps)
+    np.testing.assert_allclose(out, x0, atol=2e-4)
+
+
+def test_pixels_outside_the_edit_mask_are_bit_identical_after_rendering():
+    model = official_small_renderer()
+    params = randomise(init(model))
+    batch = random_batch(32, 3)
+    x_T = jax.random.normal(jax.random.key(2), (1, 32, 32, 3))
+    out = np.asarray(jax.jit(lambda p: renderer_steps.render(p, batch, x_T, model=model, schedule=Schedule.linear(),
+                                                             num_steps=2))(params))
+    known = batch["edit_mask"][..., 0] < 0.5
+    assert np.array_equal(out[known], batch["image"][known])  # bit-identical, not just close
+    assert np.abs(out[~known] - batch["image"][~known]).max() > 0.1  # the edit region was redrawn
+
+
+def test_training_input_keeps_the_known_region_clean_and_loss_is_masked():
+    schedule = Schedule.linear()
+    batch = random_batch(16, 4)
+    x0, mask = jnp.asarray(batch["image"]), jnp.asarray(batch["edit_mask"])
+    noise = jax.random.normal(jax.random.key(0), x0.shape)
+    x_t = losses.noisy_input(schedule, x0, mask, jnp.array([999, 500, 10, 0]), noise)
+    known = np.asarray(mask[..., 0]) < 0.5
+    assert np.array_equal(np.asarray(x_t)[known], batch["image"][known])
+    rng = jax.random.key(3)
+    t_rng, noise_rng = jax.random.split(rng)
+    true_noise = jax.random.normal(noise_rng, x0.shape)
+    perfect = losses.masked_epsilon_loss(lambda x, t: true_noise, schedule, x0, mask, rng)
+    zero = losses.masked_epsilon_loss(lambda x, t: jnp.zeros_like(x), schedule, x0, mask, rng)
+    assert float(perfect) == 0.0
+    np.testing.assert_allclose(zero, jnp.mean(mask * true_noise**2), rtol=1e-6)
+
+
+def test_convert_command_turns_a_lightning_checkpoint_into_an_orbax_workdir(tmp_path):
+    torch = pytest.importorskip("torch")
+    state_dict = _official_state_dict(seed=1)
+    lightning = {"ema_model." + k: torch.from_numpy(v) for k, v in state_dict.items()}
+    lightning.update({"model." + k: torch.zeros(v.shape) for k, v in state_dict.items()})
+    lightning["x_T"] = torch.zeros(2, 3, 32, 32)
+    path = tmp_path / "stage1.ckpt"
+    torch.save({"state_dict": lightning, "epoch": 3}, path)
+    out = tmp_path / "converted"
+    result = subprocess.run([sys.executable, "-m", "diffdub_jax.convert", f"--checkpoint={path}",
+                             f"--output={out}", "--config=configs/renderer.py:tiny"],
+                            capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr[-2000:]
+    params = checkpoints.restore_params(str(out))
+    np.testing.assert_array_equal(params["unet"]["input_blocks_0_0"]["kernel"],
+                                  state_dict["input_blocks.0.0.weight"].transpose(2, 3, 1, 0))
+    bad = subprocess.run([sys.executable, "-m", "diffdub_jax.convert", f"--checkpoint={path}",
+                          f"--output={tmp_path / 'bad'}", "--config=configs/renderer.py:synthetic"],
+                         capture_output=True, text=True, check=False)
+    assert bad.returncode != 0 and "does not match the model" in bad.stderr
+    assert "Traceback" not in bad.stderr
