@@ -17,12 +17,12 @@ def get_config(preset: str = "real") -> ml_collections.ConfigDict:
     config.data = pipeline.data_config(preset, "renderer")
 
     model = config.model = ml_collections.ConfigDict()
-    model.channels = {"real": 128, "synthetic": 32, "tiny": 32}[preset]  # a multiple of 32
-    model.channel_mult = {"real": (1, 1, 2, 2, 4, 4), "synthetic": (1, 2, 2, 2), "tiny": (1, 2)}[preset]
-    model.encoder_channel_mult = {"real": (1, 1, 2, 2, 4, 4, 4), "synthetic": (1, 2, 2, 2, 2),
+    model.channels = {"real": 128, "synthetic": 16, "tiny": 32}[preset]
+    model.channel_mult = {"real": (1, 1, 2, 2, 4, 4), "synthetic": (1, 2, 4), "tiny": (1, 2)}[preset]
+    model.encoder_channel_mult = {"real": (1, 1, 2, 2, 4, 4, 4), "synthetic": (1, 2, 4, 4),
                                   "tiny": (1, 2, 2)}[preset]
     model.num_res_blocks = {"real": 2, "synthetic": 1, "tiny": 1}[preset]
-    model.attention_resolutions = {"real": (16,), "synthetic": (16,), "tiny": (16,)}[preset]
+    model.attention_resolutions = {"real": (16,), "synthetic": (), "tiny": (16,)}[preset]
     model.embed_channels = {"real": 512, "synthetic": 128, "tiny": 512}[preset]
     model.num_heads = 1
     model.dropout = {"real": 0.1, "synthetic": 0.0, "tiny": 0.0}[preset]
@@ -35,13 +35,13 @@ def get_config(preset: str = "real") -> ml_collections.ConfigDict:
     diffusion.sample_steps = 20
 
     train = config.train = ml_collections.ConfigDict()
-    train.num_steps = {"real": 1_000_000, "synthetic": 1500, "tiny": 20}[preset]
+    train.num_steps = {"real": 1_000_000, "synthetic": 300, "tiny": 20}[preset]
     train.learning_rate = {"real": 1e-4, "synthetic": 1e-3, "tiny": 1e-3}[preset]
     train.grad_clip_norm = 1.0
     train.ema_decay = {"real": 0.9999, "synthetic": 0.995, "tiny": 0.9}[preset]
-    train.log_every = {"real": 100, "synthetic": 50, "tiny": 5}[preset]
-    train.checkpoint_every = {"real": 5000, "synthetic": 500, "tiny": 10}[preset]
-    train.sample_every = {"real": 10000, "synthetic": 500, "tiny": 0}[preset]  # 0 = never
+    train.log_every = {"real": 100, "synthetic": 25, "tiny": 5}[preset]
+    train.checkpoint_every = {"real": 5000, "synthetic": 100, "tiny": 10}[preset]
+    train.sample_every = {"real": 10000, "synthetic": 300, "tiny": 0}[preset]  # 0 = never
     train.keep_checkpoints = 3
     train.fsdp = False  # shard parameters over the data axis instead of replicating them
     train.init_from = ""  # an Orbax workdir, e.g. a converted diffae FFHQ-256 or DiffDub stage-1

@@ -1,4 +1,4 @@
-"""The demo job end to end on the small set: contact sheet and summary are written."""
+"""The demo job end to end on the small set: dataset sheet, a short training, reconstructions."""
 
 import json
 import os
@@ -10,15 +10,21 @@ from PIL import Image
 from conftest import SMALL
 
 
-def test_demo_writes_contact_sheet_and_summary(small_data_dir, tmp_path):
+def test_demo_writes_its_outputs(small_data_dir, tmp_path):
     out = tmp_path / "demo"
-    result = subprocess.run(
-        [sys.executable, "-m", "diffdub_jax.demo", f"--workdir={out}", f"--dataset={SMALL}",
-         f"--data_dir={small_data_dir}"], capture_output=True, text=True, check=False)
-    assert result.returncode == 0, result.stderr[-2000:]
-    summary = json.loads((out / "dataset_summary.json").read_text())
-    assert summary["clips"] == 3 and summary["identities"] == 3
-    assert summary["pixel_mouth_opening_vs_true_openness_r"]["per_clip_min"] > 0.9
-    sheet = Image.open(out / "contact_sheet.png")
-    assert sheet.width == 7 * 128 and sheet.height == 3 * 192
+    command = [sys.executable, "-m", "diffdub_jax.demo", f"--workdir={out}", f"--dataset={SMALL}",
+               f"--data_dir={small_data_dir}", "--renderer_preset=tiny", "--renderer_steps=4"]
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["dataset"]["clips"] == 3 and summary["dataset"]["identities"] == 3
+    assert summary["dataset"]["pixel_mouth_opening_vs_true_openness_r"]["per_clip_min"] > 0.9
+    reconstruction = summary["renderer_held_out_reconstruction"]
+    assert reconstruction["outside_mask_identical"] and reconstruction["frames"] > 0
+    assert Image.open(out / "contact_sheet.png").size == (7 * 128, 3 * 192)
+    assert Image.open(out / "reconstructions.png").width == 4 * 32
     assert not [name for name in os.listdir(out) if ".tmp" in name]
+    rerun = subprocess.run(command, capture_output=True, text=True, check=False)  # reuses finished steps
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert json.loads((out / "summary.json").read_text())["timings"]["train_renderer_s"] < \
+        summary["timings"]["train_renderer_s"]

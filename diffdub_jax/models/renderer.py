@@ -31,9 +31,6 @@ class Renderer(nn.Module):
 
 def build_renderer(model: ml_collections.ConfigDict, image_size: int, num_references: int) -> Renderer:
     """A Renderer from a config's `model` section."""
-    if model.channels % 32:
-        raise ValueError(f"model.channels={model.channels} must be a multiple of 32: GroupNorm(32) "
-                         "normalises every block, including the skip concatenations")
     dtype = jnp.bfloat16 if model.compute_dtype == "bfloat16" else jnp.float32
     unet = DenoiserUNet(
         image_size=image_size, in_channels=3 * (1 + num_references), model_channels=model.channels,
