@@ -3,6 +3,7 @@
     python -m diffdub_jax.train --config=configs/renderer.py:synthetic --workdir=runs/renderer
 """
 
+import jax
 from absl import app, flags
 from ml_collections import config_flags
 
@@ -10,11 +11,14 @@ from diffdub_jax.training import loop
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Stage config file[:preset].")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Run directory: checkpoints, TensorBoard, samples.")
+_MULTIHOST = flags.DEFINE_bool("multihost", False, "Call jax.distributed.initialize() (TPU pods, multi-node GPU).")
 flags.mark_flags_as_required(["config", "workdir"])
 
 
 def main(argv):
     del argv
+    if _MULTIHOST.value:
+        jax.distributed.initialize()
     config = _CONFIG.value
     if config.stage != "renderer":
         raise app.UsageError(f"training stage {config.stage!r} is not available yet; only 'renderer' is")

@@ -14,9 +14,8 @@ from diffdub_jax import checkpoints
 from diffdub_jax.convert import torch_state
 from diffdub_jax.diffusion import ddim, losses
 from diffdub_jax.diffusion.schedule import Schedule
-from diffdub_jax.models.renderer import Renderer
-from diffdub_jax.training import renderer_steps
-from renderer_fixtures import init, official_small_renderer, random_batch, randomise
+from diffdub_jax.training import loop, renderer_steps
+from renderer_fixtures import init, official_small_renderer, random_batch, randomise, tiny_config
 
 KEYS = os.path.join(os.path.dirname(__file__), "data", "official_renderer_small_keys.txt")
 
@@ -137,6 +136,14 @@ def test_convert_command_turns_a_lightning_checkpoint_into_an_orbax_workdir(tmp_
     params = checkpoints.restore_params(str(out))
     np.testing.assert_array_equal(params["unet"]["input_blocks_0_0"]["kernel"],
                                   state_dict["input_blocks.0.0.weight"].transpose(2, 3, 1, 0))
+    # train --config.train.init_from starts from it; a parameter of another shape (here the input
+    # conv of a model with two reference frames) keeps its fresh initialisation.
+    config = tiny_config()
+    config.train.init_from = str(out)
+    config.data.num_references = 2
+    started = loop._initial_params(loop.renderer_model(config), config)  # pylint: disable=protected-access
+    np.testing.assert_array_equal(started["unet"]["out_2"]["kernel"], params["unet"]["out_2"]["kernel"])
+    assert started["unet"]["input_blocks_0_0"]["kernel"].shape[2] == 9
     bad = subprocess.run([sys.executable, "-m", "diffdub_jax.convert", f"--checkpoint={path}",
                           f"--output={tmp_path / 'bad'}", "--config=configs/renderer.py:synthetic"],
                          capture_output=True, text=True, check=False)

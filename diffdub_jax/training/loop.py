@@ -104,7 +104,7 @@ def train_renderer(config: ml_collections.ConfigDict, workdir: str, *, stop_afte
 
     step_fn = jax.jit(
         functools.partial(renderer_steps.train_step, model=model, schedule=schedule, optimizer=optimizer,
-                          ema_decay=config.train.ema_decay),
+                          ema_decay=config.train.ema_decay, ema_warmup=config.train.ema_warmup),
         in_shardings=(state_sharding, parallel.batch_sharding(mesh), parallel.replicated(mesh)),
         out_shardings=(state_sharding, parallel.replicated(mesh)),
         donate_argnums=(0,))
@@ -166,12 +166,13 @@ def _validation_sampler(config, model, schedule, workdir, writer):
     x_T = jax.random.normal(jax.random.key(config.seed + 2), (1, size, size, 3))
     render = jax.jit(functools.partial(renderer_steps.render, model=model, schedule=schedule,
                                        num_steps=config.diffusion.sample_steps))
-    os.makedirs(os.path.join(workdir, "samples"), exist_ok=True)
 
     def sample(params, step):
-        grid = sample_grid(batch, np.asarray(render(params, batch, x_T)))
-        Image.fromarray(grid).save(os.path.join(workdir, "samples", f"step_{step:08d}.png"))
+        rendered = np.asarray(render(params, batch, x_T))  # every process computes, process 0 writes
         if writer:
+            grid = sample_grid(batch, rendered)
+            os.makedirs(os.path.join(workdir, "samples"), exist_ok=True)
+            Image.fromarray(grid).save(os.path.join(workdir, "samples", f"step_{step:08d}.png"))
             writer.add_image("samples/reference|masked|rendered|target", grid, step, dataformats="HWC")
 
     return sample

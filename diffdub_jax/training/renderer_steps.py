@@ -13,7 +13,7 @@ from diffdub_jax.training.state import TrainState, apply_gradients
 
 
 def train_step(state: TrainState, batch: dict, rng: jax.Array, *, model: Renderer, schedule: Schedule,
-               optimizer: optax.GradientTransformation, ema_decay: float):
+               optimizer: optax.GradientTransformation, ema_decay: float, ema_warmup: bool = False):
     """One optimisation step. rng is folded with the step, so a resumed run draws the same noise."""
     step_rng = jax.random.fold_in(rng, state.step)
     noise_rng, dropout_rng = jax.random.split(step_rng)
@@ -26,7 +26,7 @@ def train_step(state: TrainState, batch: dict, rng: jax.Array, *, model: Rendere
 
     loss, grads = jax.value_and_grad(loss_fn)(state.params)
     metrics = {"loss": loss, "grad_norm": optax.global_norm(grads)}
-    return apply_gradients(state, grads, optimizer, ema_decay), metrics
+    return apply_gradients(state, grads, optimizer, ema_decay, ema_warmup), metrics
 
 
 def render(params, batch: dict, x_T: jnp.ndarray, *, model: Renderer, schedule: Schedule,

@@ -32,9 +32,19 @@ def create_state(params: Any, optimizer: optax.GradientTransformation) -> TrainS
                       opt_state=optimizer.init(params))
 
 
+def ema_decay_at(step: jnp.ndarray, ema_decay: float, warmup: bool) -> jnp.ndarray:
+    """The EMA decay; with warmup it is min(decay, (1 + step) / (10 + step)), so a short run's
+    EMA is not dominated by its first, untrained parameters."""
+    if not warmup:
+        return jnp.asarray(ema_decay, jnp.float32)
+    step = step.astype(jnp.float32)
+    return jnp.minimum(ema_decay, (1.0 + step) / (10.0 + step))
+
+
 def apply_gradients(state: TrainState, grads: Any, optimizer: optax.GradientTransformation,
-                    ema_decay: float) -> TrainState:
+                    ema_decay: float, ema_warmup: bool = False) -> TrainState:
     updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
-    ema_params = optax.incremental_update(params, state.ema_params, step_size=1.0 - ema_decay)
+    decay = ema_decay_at(state.step, ema_decay, ema_warmup)
+    ema_params = optax.incremental_update(params, state.ema_params, step_size=1.0 - decay)
     return TrainState(step=state.step + 1, params=params, ema_params=ema_params, opt_state=opt_state)
