@@ -13,7 +13,7 @@ from diffdub_jax.training import renderer_eval
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Stage config file[:preset].")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Run directory with checkpoints.")
 _SPLIT = flags.DEFINE_string("split", "test", "Dataset split.")
-_BATCHES = flags.DEFINE_integer("batches", 4, "Number of batches to render.")
+_BATCHES = flags.DEFINE_integer("batches", 8, "Number of batches to render.")
 flags.mark_flags_as_required(["config", "workdir"])
 
 

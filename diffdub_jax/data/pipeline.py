@@ -136,7 +136,7 @@ def data_config(preset: str, stage: str) -> ml_collections.ConfigDict:
     data.worker_processes = 0
     if stage == "renderer":
         data.image_size = {"real": 256, "synthetic": 64, "tiny": 32}[preset]
-        data.batch_size = {"real": 32, "synthetic": 16, "tiny": 4}[preset]
+        data.batch_size = {"real": 32, "synthetic": 8, "tiny": 4}[preset]
         data.num_references = 1
     elif stage == "motion":
         data.window_frames = {"real": 250, "synthetic": 150, "tiny": 40}[preset]

@@ -24,9 +24,10 @@ from diffdub_jax.training.loop import MODEL_INPUTS, renderer_model, sample_grid,
 
 
 def evaluate_reconstruction(config: ml_collections.ConfigDict, workdir: str, split: str = "test",
-                            num_batches: int = 4, output_dir: str | None = None) -> dict:
-    """Renders num_batches held-out batches with the EMA params of workdir; returns PSNRs and
-    writes `reconstructions.png` and `reconstruction.json` to output_dir (default workdir)."""
+                            num_batches: int = 8, output_dir: str | None = None) -> dict:
+    """Renders num_batches held-out batches (random frames of the split's clips, fixed by the
+    seed) with the EMA params of workdir; returns PSNRs and writes `reconstructions.png` and
+    `reconstruction.json` to output_dir (default workdir)."""
     output_dir = output_dir or workdir
     os.makedirs(output_dir, exist_ok=True)
     model = renderer_model(config)
@@ -35,13 +36,10 @@ def evaluate_reconstruction(config: ml_collections.ConfigDict, workdir: str, spl
     x_T = jax.random.normal(jax.random.key(config.seed + 2), (1, size, size, 3))
     render = jax.jit(functools.partial(renderer_steps.render, model=model, schedule=schedule_from_config(config),
                                        num_steps=config.diffusion.sample_steps))
-    stream = iter(pipeline.renderer_pipeline(config, split, num_epochs=1, augment_crop=False))
+    stream = iter(pipeline.renderer_pipeline(config, split, augment_crop=False))
     rendered, targets, masks, references, first = [], [], [], [], None
     for _ in range(num_batches):
-        try:
-            batch = {k: v for k, v in next(stream).items() if k in MODEL_INPUTS}
-        except StopIteration:
-            break
+        batch = {k: v for k, v in next(stream).items() if k in MODEL_INPUTS}
         out = np.asarray(render(params, batch, x_T))
         if first is None:
             first = (batch, out)
