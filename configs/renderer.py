@@ -35,13 +35,13 @@ def get_config(preset: str = "real") -> ml_collections.ConfigDict:
     diffusion.sample_steps = 20
 
     train = config.train = ml_collections.ConfigDict()
-    train.num_steps = {"real": 1_000_000, "synthetic": 600, "tiny": 20}[preset]
+    train.num_steps = {"real": 1_000_000, "synthetic": 2000, "tiny": 20}[preset]
     train.learning_rate = {"real": 1e-4, "synthetic": 2e-3, "tiny": 1e-3}[preset]
     train.grad_clip_norm = 1.0
     train.ema_decay = {"real": 0.9999, "synthetic": 0.98, "tiny": 0.9}[preset]
     train.ema_warmup = preset != "real"  # the release uses a constant decay
-    train.log_every = {"real": 100, "synthetic": 50, "tiny": 5}[preset]
-    train.checkpoint_every = {"real": 5000, "synthetic": 200, "tiny": 10}[preset]
+    train.log_every = {"real": 100, "synthetic": 100, "tiny": 5}[preset]
+    train.checkpoint_every = {"real": 5000, "synthetic": 500, "tiny": 10}[preset]
     train.sample_every = {"real": 10000, "synthetic": 0, "tiny": 0}[preset]  # 0 = never
     train.keep_checkpoints = 3
     train.fsdp = False  # shard parameters over the data axis instead of replicating them
