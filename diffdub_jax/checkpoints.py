@@ -54,9 +54,11 @@ def restore_params(workdir: str, use_ema: bool = True) -> Any:
     """The (EMA) parameters of the latest checkpoint in a workdir, for inference or init_from."""
     manager = ocp.CheckpointManager(os.path.abspath(os.path.join(workdir, "checkpoints")),
                                     item_names=("state", "data", "config"))
-    step = manager.latest_step()
-    if step is None:
-        raise FileNotFoundError(f"{workdir}: no checkpoint found under {manager.directory}")
-    restored = manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore()))
-    state = restored.state
-    return state["ema_params" if use_ema else "params"]
+    try:
+        step = manager.latest_step()
+        if step is None:
+            raise FileNotFoundError(f"{workdir}: no checkpoint found under {manager.directory}")
+        restored = manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore()))
+    finally:
+        manager.close()  # release its background threads; inference may restore several workdirs
+    return restored.state["ema_params" if use_ema else "params"]
