@@ -2,8 +2,8 @@
 
 Our Flax modules are named after the release's module paths with '.' turned into '_', so a torch
 key `input_blocks.1.0.in_layers.2.weight` and a Flax path `input_blocks_1_0/in_layers_2/kernel`
-normalise to the same string. Arrays are transposed by rank (conv OIHW -> HWIO, conv1d/linear
-(O, I[, 1]) -> (I, O)).
+normalise to the same string. Kernels are transposed by rank (conv OIHW -> HWIO, conv1d OIK -> KIO,
+linear and 1x1 conv1d (O, I[, 1]) -> (I, O)); every other array keeps its layout.
 """
 
 from __future__ import annotations
@@ -14,12 +14,13 @@ from typing import Mapping
 import flax
 import numpy as np
 
-LEAF_NAMES = {"kernel": "weight", "scale": "weight", "bias": "bias"}
+LEAF_NAMES = {"kernel": "weight", "scale": "weight", "bias": "bias", "mean": "running_mean",
+              "var": "running_var"}
 
 
 def _normalise_flax(path: tuple[str, ...]) -> str:
     *modules, leaf = path
-    return "_".join(modules) + "." + LEAF_NAMES[leaf]
+    return "_".join(modules) + "." + LEAF_NAMES.get(leaf, leaf)
 
 
 def _normalise_torch(key: str) -> str:
@@ -27,12 +28,12 @@ def _normalise_torch(key: str) -> str:
     return module.replace(".", "_") + "." + leaf
 
 
-def _to_flax_layout(array: np.ndarray, target_shape: tuple[int, ...]) -> np.ndarray:
-    if array.ndim == 4:
+def _to_flax_layout(array: np.ndarray, target_shape: tuple[int, ...], is_kernel: bool) -> np.ndarray:
+    if is_kernel and array.ndim == 4:
         array = array.transpose(2, 3, 1, 0)
-    elif array.ndim == 3 and array.shape[-1] == 1:
-        array = array[..., 0].T
-    elif array.ndim == 2:
+    elif is_kernel and array.ndim == 3:
+        array = array[..., 0].T if len(target_shape) == 2 else array.transpose(2, 1, 0)
+    elif is_kernel and array.ndim == 2:
         array = array.T
     if array.shape != tuple(target_shape):
         raise ValueError(f"shape {array.shape} does not match the model's {tuple(target_shape)}")
@@ -64,7 +65,7 @@ def convert_state_dict(state_dict: Mapping[str, np.ndarray], template: Mapping,
             continue
         key, value = by_name.pop(name)
         try:
-            out[path] = _to_flax_layout(value, leaf.shape).astype(np.float32)
+            out[path] = _to_flax_layout(value, leaf.shape, path[-1] == "kernel").astype(np.float32)
         except ValueError as error:
             raise ValueError(f"{key}: {error}") from None
     if missing or by_name:
