@@ -50,15 +50,30 @@ def abstract_like(tree: Any) -> Any:
     return jax.tree_util.tree_map(ocp.utils.to_shape_dtype_struct, tree)
 
 
-def restore_params(workdir: str, use_ema: bool = True) -> Any:
-    """The (EMA) parameters of the latest checkpoint in a workdir, for inference or init_from."""
+def _restore_latest(workdir: str, item: str, args) -> Any:
     manager = ocp.CheckpointManager(os.path.abspath(os.path.join(workdir, "checkpoints")),
                                     item_names=("state", "data", "config"))
     try:
         step = manager.latest_step()
         if step is None:
             raise FileNotFoundError(f"{workdir}: no checkpoint found under {manager.directory}")
-        restored = manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore()))
+        return manager.restore(step, args=ocp.args.Composite(**{item: args}))[item]
     finally:
         manager.close()  # release its background threads; inference may restore several workdirs
-    return restored.state["ema_params" if use_ema else "params"]
+
+
+def restore_variables(workdir: str, use_ema: bool = True) -> dict:
+    """{'params': (EMA) parameters, 'batch_stats': BatchNorm statistics ({} if none)} of the
+    latest checkpoint in a workdir, for inference or init_from."""
+    state = _restore_latest(workdir, "state", ocp.args.StandardRestore())
+    return {"params": state["ema_params" if use_ema else "params"], "batch_stats": state.get("batch_stats", {})}
+
+
+def restore_params(workdir: str, use_ema: bool = True) -> Any:
+    """The (EMA) parameters of the latest checkpoint in a workdir."""
+    return restore_variables(workdir, use_ema)["params"]
+
+
+def restore_config(workdir: str) -> ml_collections.ConfigDict:
+    """The config the latest checkpoint of a workdir was saved with."""
+    return ml_collections.ConfigDict(_restore_latest(workdir, "config", ocp.args.JsonRestore()))

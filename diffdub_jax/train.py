@@ -7,7 +7,7 @@ import jax
 from absl import app, flags
 from ml_collections import config_flags
 
-from diffdub_jax.training import loop
+from diffdub_jax.training import loop, motion_loop
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Stage config file[:preset].")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Run directory: checkpoints, TensorBoard, samples.")
@@ -20,9 +20,10 @@ def main(argv):
     if _MULTIHOST.value:
         jax.distributed.initialize()
     config = _CONFIG.value
-    if config.stage != "renderer":
-        raise app.UsageError(f"training stage {config.stage!r} is not available yet; only 'renderer' is")
-    loop.train_renderer(config, _WORKDIR.value)
+    trainers = {"renderer": loop.train_renderer, "motion": motion_loop.train_motion}
+    if config.stage not in trainers:
+        raise app.UsageError(f"unknown training stage {config.stage!r}; expected one of {sorted(trainers)}")
+    trainers[config.stage](config, _WORKDIR.value)
 
 
 if __name__ == "__main__":

@@ -14,24 +14,16 @@ import re
 from typing import Mapping
 
 import jax
-import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
 from diffdub_jax import checkpoints
 from diffdub_jax.convert import torch_state
-from diffdub_jax.models.motion import MotionGenerator, build_motion_generator
+from diffdub_jax.models.motion import MotionGenerator, build_motion_generator, init_variables
 
 RELEASE_PREFIX = "seq2seq.encoder."
 UNUSED_PREFIXES = ("cross_attention.linear2.", "cross_attention.norm2.")
 BATCH_STAT_LEAVES = ("running_mean", "running_var")
-
-
-def init_variables(model: MotionGenerator, audio_dim: int, rng: jax.Array, length: int = 8) -> dict:
-    """Variables ({'params', 'batch_stats'}) of a freshly initialised generator."""
-    audio_shape = (1, model.audio_layers, 2 * length, audio_dim) if model.audio_layers else (1, 2 * length, audio_dim)
-    references = jnp.zeros((1, length, model.latent_dim), jnp.float32)
-    return dict(model.init(rng, jnp.zeros(audio_shape, jnp.float32), references))
 
 
 def _release_tensors(state_dict: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:

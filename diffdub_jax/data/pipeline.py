@@ -21,7 +21,7 @@ import ml_collections
 import numpy as np
 from PIL import Image
 
-from diffdub_jax.data import audio, augment, datasets, masks
+from diffdub_jax.data import audio, augment, datasets, latent_store, masks
 
 Example = dict[str, np.ndarray]
 Transform = Callable[[int, Mapping, np.random.Generator], Example]
@@ -41,6 +41,20 @@ def _decode_at_size(png: bytes, size: int) -> tuple[np.ndarray, np.ndarray]:
     return image, scale
 
 
+def frame_at_size(frames: Mapping, index: int, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Frame `index` of a clip at size x size (uint8) and its 68 landmarks in those pixels."""
+    image, scale = _decode_at_size(frames["image"][index], size)
+    landmarks = (np.asarray(frames["landmarks"][index], np.float32) + 0.5) * scale - 0.5
+    return image, landmarks
+
+
+def clean_encoder_crop(frames: Mapping, index: int, size: int) -> np.ndarray:
+    """The unaugmented eye-guided crop of frame `index` in [-1, 1]: what stage 1's encoder sees
+    at inference, so stage 2 learns to predict the latents of such crops."""
+    image, landmarks = frame_at_size(frames, index, size)
+    return to_unit_range(masks.encoder_crop(image, landmarks, size))
+
+
 def renderer_example(record_index: int, clip: Mapping, rng: np.random.Generator, *,
                      image_size: int, num_references: int = 1, augment_crop: bool = True) -> Example:
     """One stage-1 example from a clip: a random target frame and other frame(s) as references.
@@ -54,8 +68,7 @@ def renderer_example(record_index: int, clip: Mapping, rng: np.random.Generator,
         raise ValueError(f"clip {clip['clip_id']!r} has {num_frames} frames; "
                          f"{1 + num_references} are needed for a target and its references")
     chosen = rng.choice(num_frames, size=1 + num_references, replace=False)
-    image, scale = _decode_at_size(frames["image"][chosen[0]], image_size)
-    landmarks = (np.asarray(frames["landmarks"][chosen[0]], np.float32) + 0.5) * scale - 0.5
+    image, landmarks = frame_at_size(frames, chosen[0], image_size)
     references = [_decode_at_size(frames["image"][i], image_size)[0] for i in chosen[1:]]
     crop = masks.encoder_crop(image, landmarks, image_size)
     if augment_crop:
@@ -81,15 +94,19 @@ def clip_audio_features(clip: Mapping, num_mels: int) -> np.ndarray:
 
 def motion_example(record_index: int, clip: Mapping, rng: np.random.Generator, *,
                    window_frames: int, num_reference_frames: int, num_mels: int = 80,
-                   frame_fields: tuple[str, ...] = ()) -> Example:
+                   frame_fields: tuple[str, ...] = (), latents: np.ndarray | None = None,
+                   one_shot_probability: float = 0.0) -> Example:
     """One stage-2 example: a window of up to window_frames frames and its audio features, and
     num_reference_frames frames of the same clip outside the window (consecutive where the clip
     allows). Short clips give a shorter window, zero-padded; `valid` marks the real frames.
 
     frame_fields names per-frame arrays of the clip (e.g. 'mouth') to gather for the window
-    (`<field>`) and the references (`reference_<field>`).
+    (`<field>`) and the references (`reference_<field>`). latents (num_frames, D), the clip's
+    extracted z_sem, adds the targets `latents` and `reference_latents`; with probability
+    one_shot_probability the references are one of those frames repeated (one-shot mode), so a
+    model trained on the stream serves both modes.
     """
-    num_frames = len(clip["frames"]["image"])
+    num_frames = clip["num_frames"] if "num_frames" in clip else len(clip["frames"]["image"])
     length = min(window_frames, num_frames - num_reference_frames)
     if length < 1:
         raise ValueError(f"clip {clip['clip_id']!r} has {num_frames} frames; a motion example needs "
@@ -100,7 +117,8 @@ def motion_example(record_index: int, clip: Mapping, rng: np.random.Generator, *
     references = outside[offset : offset + num_reference_frames]
 
     per_frame = audio.FEATURES_PER_VIDEO_FRAME
-    features = clip_audio_features(clip, num_mels)[per_frame * start : per_frame * (start + length)]
+    features = clip["audio_features"] if "audio_features" in clip else clip_audio_features(clip, num_mels)
+    features = features[per_frame * start : per_frame * (start + length)]
     padded = np.zeros((per_frame * window_frames, num_mels), np.float32)
     padded[: len(features)] = features
     frame_index = np.zeros(window_frames, np.int32)
@@ -113,6 +131,14 @@ def motion_example(record_index: int, clip: Mapping, rng: np.random.Generator, *
         "record_index": np.int32(record_index),
         "identity": np.int32(clip["identity"]),
     }
+    if latents is not None:
+        if rng.random() < one_shot_probability:
+            references = np.full_like(references, references[rng.integers(len(references))])
+        example["reference_index"] = references.astype(np.int32)
+        target = np.zeros((window_frames, latents.shape[1]), np.float32)
+        target[:length] = latents[start : start + length]
+        example["latents"] = target
+        example["reference_latents"] = np.asarray(latents[references], np.float32)
     for field in frame_fields:
         values = np.asarray(clip["frames"][field])
         window = np.zeros((window_frames,) + values.shape[1:], values.dtype)
@@ -120,6 +146,28 @@ def motion_example(record_index: int, clip: Mapping, rng: np.random.Generator, *
         example[field] = window
         example[f"reference_{field}"] = values[references]
     return example
+
+
+def motion_clip(clip: Mapping, num_mels: int, frame_fields: tuple[str, ...] = ()) -> dict:
+    """What motion_example needs of a clip (no frame images, audio features computed): small
+    enough to keep in memory, so each clip is read and featurised once, not once per visit."""
+    return {"clip_id": clip["clip_id"], "identity": clip["identity"], "num_frames": len(clip["frames"]["image"]),
+            "audio_features": clip_audio_features(clip, num_mels),
+            "frames": {field: np.asarray(clip["frames"][field]) for field in frame_fields}}
+
+
+class CachedClips:
+    """A clip source whose records pass through `summarise` once and stay in an LRU cache."""
+
+    def __init__(self, source, summarise: Callable[[Mapping], dict], max_clips: int):
+        self._source = source
+        self._get = functools.lru_cache(maxsize=max_clips)(lambda index: summarise(source[index]))
+
+    def __len__(self) -> int:
+        return len(self._source)
+
+    def __getitem__(self, index: int) -> dict:
+        return self._get(int(index))
 
 
 def data_config(preset: str, stage: str) -> ml_collections.ConfigDict:
@@ -144,6 +192,7 @@ def data_config(preset: str, stage: str) -> ml_collections.ConfigDict:
         data.window_frames = {"real": 250, "synthetic": 150, "tiny": 40}[preset]
         data.num_reference_frames = {"real": 75, "synthetic": 50, "tiny": 10}[preset]
         data.batch_size = {"real": 16, "synthetic": 16, "tiny": 2}[preset]
+        data.cache_clips = {"real": 0, "synthetic": 4096, "tiny": 64}[preset]  # 0: read every visit
     else:
         raise ValueError(f"unknown stage {stage!r}")
     return data
@@ -186,9 +235,12 @@ def make_pipeline(
 
 
 def _stage_pipeline(config, split: str, transform: Transform, shard_index: int, shard_count: int,
-                    num_epochs: int | None, drop_remainder: bool) -> grain.IterDataset:
+                    num_epochs: int | None, drop_remainder: bool,
+                    summarise: Callable[[Mapping], dict] | None = None) -> grain.IterDataset:
     data = config.data
     source = datasets.clip_source(data.name, split, data.data_dir)
+    if summarise is not None and data.get("cache_clips", 0):
+        source = CachedClips(source, summarise, data.cache_clips)
     return make_pipeline(source, transform, batch_size=data.batch_size, seed=data.seed,
                          shard_index=shard_index, shard_count=shard_count, num_epochs=num_epochs,
                          drop_remainder=drop_remainder, read_threads=data.read_threads,
@@ -210,10 +262,21 @@ def renderer_pipeline(config, split: str = "train", *, shard_index: int = 0, sha
 def motion_pipeline(config, split: str = "train", *, shard_index: int = 0, shard_count: int = 1,
                     num_epochs: int | None = None, drop_remainder: bool = True,
                     frame_fields: tuple[str, ...] = ()) -> grain.IterDataset:
-    """The stage-2 pipeline described by a config's `data` and `audio` sections."""
-    transform = functools.partial(
+    """The stage-2 pipeline described by a config's `data` and `audio` sections; with
+    data.latents_dir set, examples carry the extracted latents of their clips."""
+    example = functools.partial(
         motion_example, window_frames=config.data.window_frames,
         num_reference_frames=config.data.num_reference_frames, num_mels=config.audio.num_mels,
         frame_fields=frame_fields)
+    latents_dir = config.data.get("latents_dir", "")
+    if latents_dir:
+        one_shot = config.data.one_shot_probability if split == "train" else 0.0
+
+        def transform(record_index, clip, rng):
+            return example(record_index, clip, rng, one_shot_probability=one_shot,
+                           latents=latent_store.load_clip_latents(latents_dir, split, record_index))
+    else:
+        transform = example
+    summarise = functools.partial(motion_clip, num_mels=config.audio.num_mels, frame_fields=frame_fields)
     return _stage_pipeline(config, split, transform, shard_index, shard_count, num_epochs,
-                           drop_remainder)
+                           drop_remainder, summarise)

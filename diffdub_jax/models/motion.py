@@ -113,3 +113,10 @@ def build_motion_generator(model: ml_collections.ConfigDict) -> MotionGenerator:
         decoder_blocks=model.decoder_blocks, cross_attention_heads=model.cross_attention_heads,
         dropout_rate=model.dropout_rate, cross_attention_dropout_rate=model.cross_attention_dropout_rate,
         residual_cross_attention=model.residual_cross_attention)
+
+
+def init_variables(model: MotionGenerator, audio_dim: int, rng: jax.Array, length: int = 8) -> dict:
+    """Variables ({'params', 'batch_stats'}) of a freshly initialised generator."""
+    audio_shape = (1, model.audio_layers, 2 * length, audio_dim) if model.audio_layers else (1, 2 * length, audio_dim)
+    references = jnp.zeros((1, length, model.latent_dim), jnp.float32)
+    return dict(model.init(rng, jnp.zeros(audio_shape, jnp.float32), references))

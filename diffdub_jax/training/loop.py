@@ -1,4 +1,5 @@
-"""The stage-1 training loop: sharded jitted steps, Orbax resume, TensorBoard, progress bar.
+"""The training loop the stages share (sharded jitted steps, Orbax resume, TensorBoard, progress
+bar), and stage 1's use of it.
 
 The same code runs on one CPU, on N fake CPU devices and on TPU/GPU pods: the batch is split over
 the mesh's 'data' axis and each process reads its own shard of the clips. Checkpoints hold the
@@ -11,11 +12,13 @@ from __future__ import annotations
 import functools
 import os
 import time
+from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
+import optax
 from PIL import Image
 from tensorboardX import SummaryWriter
 from tqdm import tqdm
@@ -78,6 +81,35 @@ def sample_grid(batch: dict, rendered: np.ndarray) -> np.ndarray:
 def train_renderer(config: ml_collections.ConfigDict, workdir: str, *, stop_after: int | None = None) -> TrainState:
     """Trains (or resumes) stage 1 in workdir. stop_after ends the run early at that step, as a
     preemption would (used by the resume test)."""
+    model = renderer_model(config)
+    schedule = schedule_from_config(config)
+    optimizer = make_optimizer(config.train)
+    step_fn = functools.partial(renderer_steps.train_step, model=model, schedule=schedule, optimizer=optimizer,
+                                ema_decay=config.train.ema_decay, ema_warmup=config.train.ema_warmup)
+    return run_stage(
+        config, workdir, name="renderer", optimizer=optimizer, step_fn=step_fn,
+        make_stream=lambda host_config, index, count: pipeline.renderer_pipeline(
+            host_config, "train", shard_index=index, shard_count=count),
+        batch_inputs=_model_inputs, initial_variables=lambda: {"params": _initial_params(model, config)},
+        make_sampler=lambda writer: (_validation_sampler(config, model, schedule, workdir, writer)
+                                     if config.train.sample_every else None),
+        stop_after=stop_after)
+
+
+def run_stage(config: ml_collections.ConfigDict, workdir: str, *, name: str,
+              optimizer: optax.GradientTransformation, step_fn: Callable,
+              make_stream: Callable[[ml_collections.ConfigDict, int, int], Any],
+              batch_inputs: Callable[[dict], dict], initial_variables: Callable[[], dict],
+              make_sampler: Callable[[SummaryWriter | None], Callable | None] = lambda writer: None,
+              stop_after: int | None = None) -> TrainState:
+    """The training loop every stage shares: mesh, per-host data shard, sharded jitted step,
+    Orbax resume, TensorBoard scalars, progress bar, non-finite-loss stop.
+
+    step_fn(state, batch, rng) -> (state, metrics with 'loss' and 'grad_norm'); batch_inputs picks
+    the arrays the step needs from a pipeline batch; initial_variables() gives {'params'[,
+    'batch_stats']}; make_sampler(writer) may return sampler(state, step), called every
+    train.sample_every steps.
+    """
     mesh = parallel.make_mesh()
     process, processes = jax.process_index(), jax.process_count()
     if config.data.batch_size % (mesh.size) != 0:
@@ -85,14 +117,10 @@ def train_renderer(config: ml_collections.ConfigDict, workdir: str, *, stop_afte
                          f"{mesh.size} devices")
     host_config = config.copy_and_resolve_references()
     host_config.data.batch_size = config.data.batch_size // processes
-    train_stream = pipeline.renderer_pipeline(host_config, "train", shard_index=process, shard_count=processes)
-    iterator = iter(train_stream)
+    iterator = iter(make_stream(host_config, process, processes))
 
-    model = renderer_model(config)
-    schedule = schedule_from_config(config)
-    optimizer = make_optimizer(config.train)
-    params = _initial_params(model, config)
-    state = create_state(params, optimizer)
+    variables = initial_variables()
+    state = create_state(variables["params"], optimizer, variables.get("batch_stats"))
     state_sharding = parallel.parameter_sharding(state, mesh, config.train.fsdp)
     state = jax.device_put(state, state_sharding)
 
@@ -102,23 +130,19 @@ def train_renderer(config: ml_collections.ConfigDict, workdir: str, *, stop_afte
         state, data_state = run.restore(latest, checkpoints.abstract_like(state))
         iterator.set_state(data_state)
 
-    step_fn = jax.jit(
-        functools.partial(renderer_steps.train_step, model=model, schedule=schedule, optimizer=optimizer,
-                          ema_decay=config.train.ema_decay, ema_warmup=config.train.ema_warmup),
-        in_shardings=(state_sharding, parallel.batch_sharding(mesh), parallel.replicated(mesh)),
-        out_shardings=(state_sharding, parallel.replicated(mesh)),
-        donate_argnums=(0,))
+    step_fn = jax.jit(step_fn, in_shardings=(state_sharding, parallel.batch_sharding(mesh), parallel.replicated(mesh)),
+                      out_shardings=(state_sharding, parallel.replicated(mesh)), donate_argnums=(0,))
     rng = jax.random.key(config.seed + 1)
 
     writer = SummaryWriter(os.path.join(workdir, "tensorboard")) if process == 0 else None
-    sampler = _validation_sampler(config, model, schedule, workdir, writer) if config.train.sample_every else None
+    sampler = make_sampler(writer)
+    sample_every = config.train.get("sample_every", 0)
     last_step = config.train.num_steps if stop_after is None else min(stop_after, config.train.num_steps)
     start = int(state.step)
-    progress = tqdm(range(start, last_step), initial=start, total=last_step, desc="renderer",
-                    disable=process != 0)
+    progress = tqdm(range(start, last_step), initial=start, total=last_step, desc=name, disable=process != 0)
     tick, tick_step = time.time(), start
     for step in progress:
-        batch = parallel.shard_batch(_model_inputs(next(iterator)), mesh)
+        batch = parallel.shard_batch(batch_inputs(next(iterator)), mesh)
         state, metrics = step_fn(state, batch, rng)
         done = step + 1
         should_log = done % config.train.log_every == 0 or done == last_step
@@ -141,8 +165,8 @@ def train_renderer(config: ml_collections.ConfigDict, workdir: str, *, stop_afte
                 writer.add_scalar("train/steps_per_second", steps_per_second, done)
         if should_save:
             run.save(done, state, iterator.get_state(), config)
-        if sampler and (done % config.train.sample_every == 0 or done == last_step):
-            sampler(state.ema_params, done)
+        if sampler and sample_every and (done % sample_every == 0 or done == last_step):
+            sampler(state, done)
     run.wait()
     run.close()
     if writer:
@@ -167,8 +191,8 @@ def _validation_sampler(config, model, schedule, workdir, writer):
     render = jax.jit(functools.partial(renderer_steps.render, model=model, schedule=schedule,
                                        num_steps=config.diffusion.sample_steps))
 
-    def sample(params, step):
-        rendered = np.asarray(render(params, batch, x_T))  # every process computes, process 0 writes
+    def sample(state, step):
+        rendered = np.asarray(render(state.ema_params, batch, x_T))  # every process computes, process 0 writes
         if writer:
             grid = sample_grid(batch, rendered)
             os.makedirs(os.path.join(workdir, "samples"), exist_ok=True)

@@ -1,4 +1,4 @@
-"""Training state: params, their EMA, optimizer state and step, as one pytree."""
+"""Training state: params, their EMA, optimizer state, step and BatchNorm statistics, as one pytree."""
 
 from __future__ import annotations
 
@@ -17,19 +17,23 @@ class TrainState:
     params: Any
     ema_params: Any
     opt_state: Any
+    batch_stats: Any  # running BatchNorm statistics (stage 2); {} for models without BatchNorm
 
 
 def make_optimizer(train: ml_collections.ConfigDict) -> optax.GradientTransformation:
-    """Adam (no weight decay) after global-norm clipping, as the release trains. The learning rate
-    is optimizer state, not a compile-time constant, so changing it does not recompile the step."""
-    return optax.chain(optax.clip_by_global_norm(train.grad_clip_norm),
-                       optax.inject_hyperparams(optax.adam)(learning_rate=train.learning_rate))
+    """Adam (no weight decay) after global-norm clipping (grad_clip_norm 0: none), as the release
+    trains. The learning rate is optimizer state, not a compile-time constant, so changing it
+    does not recompile the step."""
+    adam = optax.inject_hyperparams(optax.adam)(learning_rate=train.learning_rate)
+    if not train.grad_clip_norm:
+        return adam
+    return optax.chain(optax.clip_by_global_norm(train.grad_clip_norm), adam)
 
 
-def create_state(params: Any, optimizer: optax.GradientTransformation) -> TrainState:
+def create_state(params: Any, optimizer: optax.GradientTransformation, batch_stats: Any = None) -> TrainState:
     return TrainState(step=jnp.zeros((), jnp.int32), params=params,
                       ema_params=jax.tree_util.tree_map(jnp.copy, params),
-                      opt_state=optimizer.init(params))
+                      opt_state=optimizer.init(params), batch_stats=batch_stats or {})
 
 
 def ema_decay_at(step: jnp.ndarray, ema_decay: float, warmup: bool) -> jnp.ndarray:
@@ -42,9 +46,11 @@ def ema_decay_at(step: jnp.ndarray, ema_decay: float, warmup: bool) -> jnp.ndarr
 
 
 def apply_gradients(state: TrainState, grads: Any, optimizer: optax.GradientTransformation,
-                    ema_decay: float, ema_warmup: bool = False) -> TrainState:
+                    ema_decay: float, ema_warmup: bool = False, batch_stats: Any = None) -> TrainState:
+    """The optimizer update, the EMA update and (when given) the new BatchNorm statistics."""
     updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
     decay = ema_decay_at(state.step, ema_decay, ema_warmup)
     ema_params = optax.incremental_update(params, state.ema_params, step_size=1.0 - decay)
-    return TrainState(step=state.step + 1, params=params, ema_params=ema_params, opt_state=opt_state)
+    return TrainState(step=state.step + 1, params=params, ema_params=ema_params, opt_state=opt_state,
+                      batch_stats=state.batch_stats if batch_stats is None else batch_stats)

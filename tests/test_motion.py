@@ -1,0 +1,171 @@
+"""Stage 2: the Conformer motion generator, its converter, latent extraction and training."""
+
+import os
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from diffdub_jax import checkpoints
+from diffdub_jax.convert import motion as motion_convert
+from diffdub_jax.data import latent_store
+from diffdub_jax.models.conformer import relative_shift
+from diffdub_jax.models.motion import build_motion_generator, init_variables
+from diffdub_jax.training import latents as latent_extraction
+from diffdub_jax.training import motion_loop, motion_steps
+from diffdub_jax.training.state import create_state, make_optimizer
+
+sys.path.insert(0, "configs")
+import motion as motion_config  # noqa: E402
+
+from renderer_fixtures import init as init_renderer  # noqa: E402
+from renderer_fixtures import official_small_renderer, tiny_config  # noqa: E402
+
+OFFICIAL_KEYS = os.path.join(os.path.dirname(__file__), "data", "official_motion_keys.txt")
+
+
+def _tiny(**overrides):
+    config = motion_config.get_config("tiny")
+    for key, value in overrides.items():
+        setattr(config.model, key, value)
+    return config
+
+
+def _inputs(config, batch=2, frames=12, refs=6, seed=0):
+    rng = np.random.default_rng(seed)
+    audio = rng.standard_normal((batch, 2 * frames, config.model.audio_dim)).astype(np.float32)
+    references = rng.standard_normal((batch, refs, config.model.latent_dim)).astype(np.float32)
+    return audio, references
+
+
+def _official_state_dict(seed=0):
+    rng = np.random.default_rng(seed)
+    state = {}
+    with open(OFFICIAL_KEYS, encoding="utf-8") as handle:
+        for line in handle:
+            key, *shape = line.split()
+            state[key] = rng.standard_normal([int(s) for s in shape]).astype(np.float32)
+    return state
+
+
+def test_relative_shift_indexes_relative_positions():
+    length = 5
+    scores = np.arange(2 * length - 1, dtype=np.float32)[None].repeat(length, 0)  # column k = position T-1-k
+    shifted = np.asarray(relative_shift(jnp.asarray(scores)))
+    i, j = np.meshgrid(np.arange(length), np.arange(length), indexing="ij")
+    np.testing.assert_array_equal(shifted, (length - 1) - (i - j))
+
+
+def test_official_stage2_converts_with_its_architecture():
+    state = {f"seq2seq.encoder.{k}" if not k.startswith("seq2seq.") else k: v
+             for k, v in _official_state_dict().items()}
+    tensors = motion_convert._release_tensors(state)  # pylint: disable=protected-access
+    model_config = motion_convert.architecture_from_tensors(tensors, motion_config.get_config("synthetic").model)
+    assert (model_config.latent_dim, model_config.audio_dim, model_config.audio_layers) == (512, 1024, 25)
+    assert (model_config.reference_blocks, model_config.speech_blocks, model_config.decoder_blocks) == (2, 4, 4)
+    assert (model_config.num_heads, model_config.hidden_units, model_config.kernel_size) == (2, 512, 13)
+    assert not model_config.residual_cross_attention
+    model = build_motion_generator(model_config)
+    variables = motion_convert.convert_motion_state_dict(state, model, 1024)
+    cross = variables["params"]["cross_attention"]["self_attn"]["in_proj"]
+    prefix = "seq2seq.encoder.cross_attention.self_attn."
+    np.testing.assert_array_equal(cross["kernel"], state[prefix + "in_proj_weight"].T)
+    np.testing.assert_array_equal(cross["bias"], state[prefix + "in_proj_bias"])
+    block = variables["params"]["speech_encoder"]["encoders_3"]
+    np.testing.assert_array_equal(block["conv_module"]["depthwise_conv"]["kernel"],
+                                  state["seq2seq.encoder.speech_encoder.encoders.3.conv_module.depthwise_conv.weight"]
+                                  .transpose(2, 1, 0))
+    np.testing.assert_array_equal(block["self_attn"]["pos_bias_u"],
+                                  state["seq2seq.encoder.speech_encoder.encoders.3.self_attn.pos_bias_u"])
+    np.testing.assert_array_equal(
+        variables["batch_stats"]["speech_encoder"]["encoders_3"]["conv_module"]["norm"]["var"],
+        state["seq2seq.encoder.speech_encoder.encoders.3.conv_module.norm.running_var"])
+    del state["seq2seq.encoder.out_proj.bias"]
+    with pytest.raises(ValueError, match="1 parameters missing"):
+        motion_convert.convert_motion_state_dict(state, model, 1024)
+
+
+def test_padding_never_changes_the_outputs_at_real_frames():
+    config = _tiny(residual_cross_attention=True)
+    model = build_motion_generator(config.model)
+    variables = init_variables(model, config.model.audio_dim, jax.random.key(0))
+    audio, references = _inputs(config, frames=12, refs=6)
+    length, ref_length = 9, 4
+    rng = np.random.default_rng(1)
+    padded_audio = audio.copy()
+    padded_audio[:, 2 * length :] = 100 * rng.standard_normal(padded_audio[:, 2 * length :].shape)
+    padded_refs = references.copy()
+    padded_refs[:, ref_length:] = 100.0
+    valid = np.arange(12)[None].repeat(2, 0) < length
+    ref_valid = np.arange(6)[None].repeat(2, 0) < ref_length
+
+    for train in (False, True):  # running statistics; batch statistics over real frames
+        def run(a, r, v, rv):
+            out = model.apply(variables, a, r, v, rv, train=train, mutable=["batch_stats"] if train else False)
+            return np.asarray(out[0] if train else out)
+
+        full = run(padded_audio, padded_refs, valid, ref_valid)
+        short = run(audio[:, : 2 * length], references[:, :ref_length], None, None)
+        assert full.shape == (2, 12, config.model.latent_dim)
+        np.testing.assert_allclose(full[:, :length], short, atol=2e-5, err_msg=f"train={train}")
+
+
+def test_tiny_generator_overfits_one_batch():
+    config = _tiny()
+    config.train.learning_rate = 3e-3
+    model = build_motion_generator(config.model)
+    variables = init_variables(model, config.model.audio_dim, jax.random.key(0))
+    audio, references = _inputs(config, frames=16, refs=6)
+    targets = np.random.default_rng(2).standard_normal((2, 16, config.model.latent_dim)).astype(np.float32)
+    batch = {"audio_features": audio, "reference_latents": references, "latents": targets,
+             "valid": np.ones((2, 16), bool)}
+    optimizer = make_optimizer(config.train)
+    state = create_state(variables["params"], optimizer, variables["batch_stats"])
+    step = jax.jit(lambda s, b: motion_steps.train_step(s, b, jax.random.key(0), model=model, optimizer=optimizer,
+                                                         ema_decay=0.0))
+    losses = []
+    for _ in range(150):
+        state, metrics = step(state, batch)
+        losses.append(float(metrics["loss"]))
+    eval_loss = float(motion_steps.masked_mse(
+        motion_steps.predict({"params": state.params, "batch_stats": state.batch_stats}, audio, references,
+                             model=model), targets, batch["valid"]))
+    assert eval_loss < losses[0] / 10, (losses[0], eval_loss)
+
+
+def test_latent_extraction_resumes_and_stage2_trains_on_it(small_data_dir, tmp_path):
+    renderer_config = tiny_config(small_data_dir)
+    params = init_renderer(official_small_renderer())
+    renderer_dir = str(tmp_path / "renderer")
+    run = checkpoints.RunCheckpoints(renderer_dir, keep=1, async_save=False)
+    run.save(0, {"step": 0, "params": params, "ema_params": params}, {}, renderer_config)
+    run.wait()
+    run.close()
+
+    out = str(tmp_path / "latents")
+    counts = latent_extraction.extract_latents(renderer_dir, out, ("test",), batch_size=32)
+    first = latent_store.load_clip_latents(out, "test", 0).copy()
+    assert first.shape[1] == renderer_config.model.embed_channels and np.isfinite(first).all()
+    os.remove(latent_store.latents_path(out, "test", 0))
+    later = os.path.getmtime(latent_store.latents_path(out, "test", 1))
+    assert latent_extraction.extract_latents(renderer_dir, out, ("test",), batch_size=32) == counts
+    np.testing.assert_allclose(latent_store.load_clip_latents(out, "test", 0), first, atol=1e-6)
+    assert os.path.getmtime(latent_store.latents_path(out, "test", 1)) == later, "finished clips are redone"
+
+    config = motion_config.get_config("tiny")
+    config.data.data_dir = small_data_dir
+    config.data.latents_dir = out
+    config.train.num_steps = 2
+    with pytest.raises(FileNotFoundError, match="no latents for record"):  # only 'test' was extracted
+        motion_loop.train_motion(config, str(tmp_path / "motion"))
+    latent_extraction.extract_latents(renderer_dir, out, ("train",), batch_size=32)
+    state = motion_loop.train_motion(config, str(tmp_path / "motion"))
+    assert int(state.step) == 2
+    restored = checkpoints.restore_variables(str(tmp_path / "motion"))
+    assert jax.tree_util.tree_structure(restored["batch_stats"]) == jax.tree_util.tree_structure(state.batch_stats)
+
+    config.model.latent_dim = 7
+    with pytest.raises(ValueError, match="model.latent_dim"):
+        motion_loop.train_motion(config, str(tmp_path / "other"))
