@@ -3,14 +3,17 @@
 This reproduces the authors' extraction (Wav2Vec2FeatureExtractor with do_normalize=True, then
 `HubertModel(..., output_hidden_states=True)` under transformers 4.x, the last frame edge-padded)
 with bounded memory on long audio: the utterance is normalised as a whole, then the model runs on
-windows of one fixed length under `jax.jit` (one compiled shape).
+windows of a fixed length under `jax.jit` (a bounded set of compiled shapes).
 
 Windows: `chunk_seconds` (default 30 s = 1500 frames) long, of which `context_seconds` (default
 3 s) on each side are computed and thrown away, so a window keeps 24 s. The context covers the
-positional conv (128 frames = 2.56 s wide) and most of what attention looks at in trained HuBERT;
-attention is global, so frames from a chunked pass differ slightly from one pass over the whole
-utterance. Audio up to one window long is one pass (zero-padded and masked, which leaves the
-result unchanged), so clips of up to 30 s match the authors' features exactly.
+positional conv (128 frames = 2.56 s wide) exactly; attention is global, so frames from a chunked
+pass differ from one pass over the whole utterance by however much trained HuBERT attends beyond
+3 s (not measured here: no pretrained weights on the test machines), and the "group" conv stack
+of hubert-base normalises per window. Audio up to one
+window long is one pass, zero-padded and masked (which leaves the result unchanged) to the
+smallest of 1/4, 1/2 or all of a window that holds it, so at most 3 shapes compile and clips
+of up to 30 s match the authors' features exactly.
 """
 
 from __future__ import annotations
@@ -48,7 +51,6 @@ class HubertFeatures:
                              "context is dropped on both sides")
         self.model, self.params, self.normalize = model, params, normalize
         self.frame_rate = rate
-        self.window_samples = (self.window - 1) * model.stride + model.receptive_field
         self._apply = jax.jit(lambda p, x, valid: model.apply({"params": p}, x, valid))
 
     @classmethod
@@ -58,13 +60,14 @@ class HubertFeatures:
         model, params = load_hubert(directory, dtype)
         return cls(model, params, **kwargs)
 
-    def _run(self, waveform: np.ndarray, start: int, num_valid: int) -> np.ndarray:
-        """(states, window, hidden) for the window starting at sample `start`, zero-padded past
-        num_valid samples of real audio."""
-        chunk = np.zeros((1, self.window_samples), np.float32)
-        piece = waveform[start:start + self.window_samples]
+    def _run(self, waveform: np.ndarray, start: int, frames: int) -> np.ndarray:
+        """(states, frames, hidden) for the window of `frames` frames from sample `start`, the audio
+        zero-padded (and masked) past its end."""
+        samples = (frames - 1) * self.model.stride + self.model.receptive_field
+        chunk = np.zeros((1, samples), np.float32)
+        piece = waveform[start:start + samples]
         chunk[0, :len(piece)] = piece
-        valid = (np.arange(self.window_samples) < num_valid)[None].astype(np.float32)
+        valid = (np.arange(samples) < len(piece))[None].astype(np.float32)
         return np.asarray(self._apply(self.params, chunk, valid), np.float32)[:, 0]
 
     def hidden_states(self, waveform: np.ndarray, dtype: np.dtype = np.float32, name: str = "waveform") -> np.ndarray:
@@ -81,14 +84,15 @@ class HubertFeatures:
             waveform = np.pad(waveform, (0, self.model.receptive_field - len(waveform)))
         total = self.model.num_frames(len(waveform))
         out = np.empty((self.model.num_hidden_layers + 1, total, self.model.hidden_size), dtype)
-        if total <= self.window:
-            out[:] = self._run(waveform, 0, len(waveform))[:, :total]
+        if total <= self.window:  # one pass, in the smallest of 3 window sizes that fits
+            frames = min(size for size in (-(-self.window // 2**k) for k in range(3)) if size >= total)
+            out[:] = self._run(waveform, 0, frames)[:, :total]
             return out
         keep = self.window - 2 * self.context
         for first in range(0, total, keep):
             last = min(first + keep, total)
             start = min(max(first - self.context, 0), total - self.window)
-            window = self._run(waveform, start * self.model.stride, len(waveform) - start * self.model.stride)
+            window = self._run(waveform, start * self.model.stride, self.window)
             out[:, first:last] = window[:, first - start:last - start]
         return out
 
