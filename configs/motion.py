@@ -31,6 +31,8 @@ def get_config(preset: str = "real") -> ml_collections.ConfigDict:
     model.cross_attention_dropout_rate = {"real": 0.1, "synthetic": 0.1, "tiny": 0.0}[preset]
     # The release's cross-attention has no residual (converted official weights need False).
     model.residual_cross_attention = True
+    # Standardise z_sem with the extracted latents' statistics (the release works on raw z_sem).
+    model.normalise_latents = True
 
     train = config.train = ml_collections.ConfigDict()
     train.num_steps = {"real": 200_000, "synthetic": 600, "tiny": 20}[preset]

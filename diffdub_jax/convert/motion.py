@@ -56,6 +56,7 @@ def architecture_from_tensors(tensors: Mapping[str, np.ndarray], model: ml_colle
         indices = {int(m.group(1)) for key in tensors if (m := re.match(rf"{scope}\.encoders\.(\d+)\.", key))}
         setattr(model, field, len(indices))
     model.residual_cross_attention = False
+    model.normalise_latents = False
     return model
 
 

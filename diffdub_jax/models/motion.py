@@ -81,6 +81,7 @@ class MotionGenerator(nn.Module):
     dropout_rate: float = 0.2
     cross_attention_dropout_rate: float = 0.1
     residual_cross_attention: bool = False
+    normalise_latents: bool = False
 
     def _conformer(self, num_blocks: int, name: str) -> ConformerEncoder:
         return ConformerEncoder(num_blocks, self.num_heads, self.hidden_units, self.kernel_size,
@@ -89,6 +90,13 @@ class MotionGenerator(nn.Module):
     @nn.compact
     def __call__(self, audio: jnp.ndarray, references: jnp.ndarray, valid: jnp.ndarray | None = None,
                  reference_valid: jnp.ndarray | None = None, *, train: bool = False) -> jnp.ndarray:
+        if self.normalise_latents:
+            # Dataset statistics of z_sem (set after init, kept with the checkpoint like BatchNorm's):
+            # identity dominates z_sem's variance, so the network works in standardised units and
+            # its output head starts at the dataset mean instead of far from every latent.
+            mean = self.variable("batch_stats", "latent_mean", jnp.zeros, (self.latent_dim,)).value
+            std = self.variable("batch_stats", "latent_std", jnp.ones, (self.latent_dim,)).value
+            references = (references - mean) / std
         if self.audio_layers:
             layer_weights = self.param("weights", nn.initializers.zeros, (self.audio_layers,))
             audio = jnp.einsum("l,blta->bta", jax.nn.softmax(layer_weights), audio)
@@ -101,7 +109,8 @@ class MotionGenerator(nn.Module):
             x, memory, reference_valid, train)
         x = self._conformer(self.speech_blocks, "speech_encoder")(x, valid, train=train)
         x = self._conformer(self.decoder_blocks, "coarse_decoder")(x, valid, train=train)
-        return nn.Dense(self.latent_dim, name="out_proj")(x)
+        out = nn.Dense(self.latent_dim, name="out_proj")(x)
+        return out * std + mean if self.normalise_latents else out
 
 
 def build_motion_generator(model: ml_collections.ConfigDict) -> MotionGenerator:
@@ -112,7 +121,8 @@ def build_motion_generator(model: ml_collections.ConfigDict) -> MotionGenerator:
         reference_blocks=model.reference_blocks, speech_blocks=model.speech_blocks,
         decoder_blocks=model.decoder_blocks, cross_attention_heads=model.cross_attention_heads,
         dropout_rate=model.dropout_rate, cross_attention_dropout_rate=model.cross_attention_dropout_rate,
-        residual_cross_attention=model.residual_cross_attention)
+        residual_cross_attention=model.residual_cross_attention,
+        normalise_latents=model.get("normalise_latents", False))
 
 
 def init_variables(model: MotionGenerator, audio_dim: int, rng: jax.Array, length: int = 8) -> dict:

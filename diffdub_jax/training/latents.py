@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from diffdub_jax import checkpoints, parallel
 from diffdub_jax.data import datasets, pipeline
-from diffdub_jax.data.latent_store import latents_path, write_info
+from diffdub_jax.data.latent_store import latents_path, load_clip_latents, write_info
 from diffdub_jax.models.renderer import Renderer
 from diffdub_jax.training.loop import renderer_model
 
@@ -53,6 +53,18 @@ def extract_latents(renderer_workdir: str, output: str, splits: tuple[str, ...] 
                 np.save(handle, np.concatenate(latents).astype(np.float32))
             os.replace(path + ".tmp", path)
         counts[split] = len(source)
+    mean, std = latent_statistics(output, "train" if "train" in splits else splits[0], counts)
     write_info(output, {"renderer_workdir": os.path.abspath(renderer_workdir), "dataset": config.data.name,
-                        "latent_dim": int(config.model.embed_channels), "image_size": int(size), "clips": counts})
+                        "latent_dim": int(config.model.embed_channels), "image_size": int(size), "clips": counts,
+                        "latent_mean": mean.tolist(), "latent_std": std.tolist()})
     return counts
+
+
+def latent_statistics(latents_dir: str, split: str, counts: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Per-dimension mean and standard deviation of a split's latents, over all its frames."""
+    total, squares, frames = 0.0, 0.0, 0
+    for record_index in range(counts[split]):
+        latents = np.asarray(load_clip_latents(latents_dir, split, record_index), np.float64)
+        total, squares, frames = total + latents.sum(0), squares + (latents**2).sum(0), frames + len(latents)
+    mean = total / frames
+    return mean.astype(np.float32), np.sqrt(np.maximum(squares / frames - mean**2, 1e-12)).astype(np.float32)

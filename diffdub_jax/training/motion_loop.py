@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 
 import jax
+import jax.numpy as jnp
 import ml_collections
 
 from diffdub_jax import checkpoints
@@ -36,7 +37,12 @@ def check_latents(config: ml_collections.ConfigDict) -> None:
 def _initial_variables(model: MotionGenerator, config: ml_collections.ConfigDict) -> dict:
     if config.train.get("init_from"):
         return checkpoints.restore_variables(config.train.init_from)
-    return init_variables(model, config.model.audio_dim, jax.random.key(config.seed))
+    variables = init_variables(model, config.model.audio_dim, jax.random.key(config.seed))
+    if model.normalise_latents:
+        info = latent_store.read_info(config.data.latents_dir)
+        variables["batch_stats"]["latent_mean"] = jnp.asarray(info.latent_mean, jnp.float32)
+        variables["batch_stats"]["latent_std"] = jnp.asarray(info.latent_std, jnp.float32)
+    return variables
 
 
 def train_motion(config: ml_collections.ConfigDict, workdir: str, *, stop_after: int | None = None) -> TrainState:

@@ -1,0 +1,157 @@
+"""`infer`: a real face dubbed end to end, and every bad input refused cleanly."""
+
+import os
+import shutil
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import pytest
+import soundfile
+
+from diffdub_jax import checkpoints
+from diffdub_jax.data import audio, faces, paste, video
+from diffdub_jax.inference.dub import NoFaceError, dub
+from diffdub_jax.inference.models import CheckpointMismatchError
+from diffdub_jax.models.motion import build_motion_generator, init_variables
+
+from renderer_fixtures import init as init_renderer  # noqa: E402
+from renderer_fixtures import official_small_renderer, tiny_config  # noqa: E402
+
+sys.path.insert(0, "configs")
+import motion as motion_config  # noqa: E402
+
+FPS = 25.0
+
+
+def _save(workdir, state, config):
+    run = checkpoints.RunCheckpoints(workdir, keep=1, async_save=False)
+    run.save(0, state, {}, config)
+    run.wait()
+    run.close()
+
+
+@pytest.fixture(scope="module")
+def stages(tmp_path_factory):
+    """Tiny stage-1 and stage-2 checkpoints (random weights: these tests check the pipeline)."""
+    root = tmp_path_factory.mktemp("stages")
+    params = init_renderer(official_small_renderer())
+    _save(str(root / "renderer"), {"step": 0, "params": params, "ema_params": params}, tiny_config())
+    config = motion_config.get_config("tiny")
+    variables = init_variables(build_motion_generator(config.model), config.model.audio_dim, jax.random.key(0))
+    _save(str(root / "motion"), {"step": 0, "params": variables["params"], "ema_params": variables["params"],
+                                 "batch_stats": variables["batch_stats"]}, config)
+    return str(root / "renderer"), str(root / "motion")
+
+
+def _astronaut_clip(path, num_frames=20, with_audio=True):
+    """A real face (scikit-image's astronaut) moving a pixel or two per frame, 25 fps, 200x160."""
+    from skimage import data  # pylint: disable=import-outside-toplevel
+    photo = data.astronaut()
+    frames = [np.ascontiguousarray(photo[20 + (i % 5) : 180 + (i % 5), 150 + i // 2 : 350 + i // 2]) for i in range(num_frames)]
+    wav = str(path) + ".src.wav"
+    soundfile.write(wav, 0.1 * np.sin(np.linspace(0, 800, int(num_frames / FPS * 16000))), 16000)
+    video.write_video(str(path), frames, FPS, audio_path=wav if with_audio else None)
+    return str(path), frames
+
+
+@pytest.fixture(scope="module")
+def speech(tmp_path_factory):
+    """Speech from espeak-ng (22.05 kHz mono), longer than the 0.8 s clip: the video ping-pongs."""
+    path = str(tmp_path_factory.mktemp("speech") / "speech.wav")
+    subprocess.run(["espeak-ng", "-w", path, "dubbing a real face"], check=True)
+    return path
+
+
+def test_real_face_is_dubbed_end_to_end(stages, speech, tmp_path):
+    source, frames = _astronaut_clip(tmp_path / "astronaut.mp4")
+    decoded = np.stack(list(video.read_frames(source)))
+    info = video.probe_video(source)
+    output = str(tmp_path / "dubbed.mp4")
+    seen = {}
+    result = dub(source, output, *stages, audio_path=speech, on_frame=lambda t, s, f: seen.setdefault(t, (s, f)))
+
+    out = video.probe_video(output)
+    duration = len(audio.load_audio(speech)) / audio.SAMPLE_RATE
+    assert (out.width, out.height) == (info.width, info.height) and out.fps == pytest.approx(info.fps)
+    assert out.num_frames == result.num_frames == round(duration * FPS) > info.num_frames
+    assert len(audio.load_audio(output)) / audio.SAMPLE_RATE == pytest.approx(duration, abs=0.05)
+    assert result.frames_with_face == result.num_frames, "the astronaut's face was lost"
+    for stage in ("detect", "audio", "motion", "render", "paste", "encode"):
+        assert result.timings[stage] > 0
+
+    track = faces.track_face(decoded)  # the track dub used (deterministic)
+    size = tiny_config().data.image_size
+    box, changed_any = track.box, False
+    for t, (s, frame) in seen.items():
+        pasted = np.zeros(frame.shape[:2], bool)
+        pasted[box.y0 : box.y0 + box.side, box.x0 : box.x0 + box.side] = \
+            paste.feather_mask(track.landmarks_at(size)[s], size, box.side) > 0
+        changed = np.any(frame != decoded[s], axis=-1)
+        assert not (changed & ~pasted).any(), f"frame {t}: pixels outside the pasted lower face changed"
+        changed_any |= changed.any()
+    assert changed_any, "nothing was re-rendered"
+
+
+def test_bad_inputs_fail_clearly_and_leave_no_output(stages, speech, tmp_path):
+    good, _ = _astronaut_clip(tmp_path / "good.mp4", num_frames=10)
+    silent_video, _ = _astronaut_clip(tmp_path / "no_audio.mp4", num_frames=10, with_audio=False)
+    blank = str(tmp_path / "blank.mp4")
+    video.write_video(blank, [np.full((96, 96, 3), 128, np.uint8)] * 10, FPS)
+    corrupt = tmp_path / "corrupt.mp4"
+    corrupt.write_bytes(b"not a video" * 100)
+    other_renderer = str(tmp_path / "other_renderer")
+    config = tiny_config()
+    config.model.embed_channels = 64
+    from diffdub_jax.training import loop  # pylint: disable=import-outside-toplevel
+    params = jax.eval_shape(lambda: loop.init_params(loop.renderer_model(config), config, jax.random.key(0)))
+    params = jax.tree_util.tree_map(lambda s: np.zeros(s.shape, s.dtype), params)
+    _save(other_renderer, {"step": 0, "params": params, "ema_params": params}, config)
+
+    output = str(tmp_path / "out" / "dubbed.mp4")
+    os.makedirs(os.path.dirname(output))
+    cases = [
+        (dict(video_path=str(tmp_path / "missing.mp4")), video.VideoError, "missing.mp4"),
+        (dict(video_path=str(corrupt)), video.VideoError, "corrupt.mp4"),
+        (dict(video_path=silent_video, audio_path=None), video.VideoError, "no audio"),
+        (dict(video_path=blank), NoFaceError, "no face found"),
+        (dict(renderer_workdir=other_renderer), CheckpointMismatchError, "64-d latents"),
+        (dict(renderer_workdir=str(tmp_path)), FileNotFoundError, "no checkpoint"),
+        (dict(output_path=str(tmp_path / "missing_dir" / "x.mp4")), video.VideoError, "missing_dir"),
+    ]
+    for overrides, error, message in cases:
+        kwargs = dict(video_path=good, output_path=output, renderer_workdir=stages[0], motion_workdir=stages[1],
+                      audio_path=speech)
+        kwargs.update(overrides)
+        with pytest.raises(error, match=message):
+            dub(kwargs.pop("video_path"), kwargs.pop("output_path"), kwargs.pop("renderer_workdir"),
+                kwargs.pop("motion_workdir"), **kwargs)
+        assert os.listdir(os.path.dirname(output)) == [], f"{overrides} left files behind"
+
+    read_only = tmp_path / "read_only"
+    read_only.mkdir()
+    read_only.chmod(0o500)
+    if not os.access(read_only, os.W_OK):  # root ignores permissions
+        with pytest.raises(video.VideoError, match="read_only"):
+            dub(good, str(read_only / "x.mp4"), *stages, audio_path=speech)
+    shutil.rmtree(read_only, ignore_errors=True)
+
+    for bad_audio, content in (("empty.wav", b""), ("garbage.wav", os.urandom(4000))):
+        (tmp_path / bad_audio).write_bytes(content)
+        with pytest.raises(audio.AudioError, match=bad_audio):
+            dub(good, output, *stages, audio_path=str(tmp_path / bad_audio))
+        assert os.listdir(os.path.dirname(output)) == []
+    stereo_48k = str(tmp_path / "stereo48k.wav")
+    soundfile.write(stereo_48k, 0.1 * np.random.default_rng(0).standard_normal((24000, 2)), 48000)
+    result = dub(good, output, *stages, audio_path=stereo_48k)  # resampled, not refused
+    assert result.num_frames == 12 and os.path.isfile(output)
+
+
+def test_infer_cli_reports_a_clear_error(tmp_path, stages):
+    process = subprocess.run(
+        [sys.executable, "-m", "diffdub_jax.infer", f"--video={tmp_path / 'nope.mp4'}",
+         f"--output={tmp_path / 'o.mp4'}", f"--renderer_workdir={stages[0]}", f"--motion_workdir={stages[1]}"],
+        capture_output=True, text=True, check=False)
+    assert process.returncode != 0 and "infer:" in process.stderr and "nope.mp4" in process.stderr
+    assert "Traceback" not in process.stderr
