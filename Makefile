@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test install install-test clean
+.PHONY: demo test install install-test espeak clean
 
 $(VENV)/.installed: setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -15,13 +15,19 @@ $(VENV)/.installed-test: $(VENV)/.installed
 	$(PY) -m pip install -e '.[test]'
 	touch $@
 
+# The dubbing tests speak with espeak-ng (a Debian package).
+espeak:
+	@command -v espeak-ng >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -q && apt-get install -y -q espeak-ng; \
+	  else sudo apt-get update -q && sudo apt-get install -y -q espeak-ng; fi; }
+
 install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
 
 demo: install
 	$(PY) -m diffdub_jax.demo --workdir=demo_out
 
-test: install-test
+test: install-test espeak
 	$(PY) -m pytest -q
 
 clean:

@@ -31,7 +31,8 @@ def get_config(preset: str = "real") -> ml_collections.ConfigDict:
     model.cross_attention_dropout_rate = {"real": 0.1, "synthetic": 0.1, "tiny": 0.0}[preset]
     # The release's cross-attention has no residual (converted official weights need False).
     model.residual_cross_attention = True
-    # Standardise z_sem with the extracted latents' statistics (the release works on raw z_sem).
+    # Standardise z_sem with the extracted latents' statistics and predict offsets from the
+    # references' mean (the release predicts raw z_sem; converted official weights need False).
     model.normalise_latents = True
 
     train = config.train = ml_collections.ConfigDict()

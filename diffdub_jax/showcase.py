@@ -1,4 +1,5 @@
-"""The main job on the embedded default (what `make demo` runs), one step after another.
+"""The main job on the embedded default (what `make demo` runs), one step after another:
+dataset -> stage 1 -> latents -> stage 2 -> a dubbed held-out clip with its lip-sync score.
 
 Each step reuses what an earlier run finished: the dataset is built once, training resumes from
 its checkpoints (and does nothing once complete), so a rerun is quick.
@@ -11,36 +12,53 @@ import os
 import sys
 import time
 
+from diffdub_jax import dub_showcase
 from diffdub_jax.data import datasets, report
-from diffdub_jax.training import loop, renderer_eval
+from diffdub_jax.training import latents, loop, motion_loop, renderer_eval
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs"))
+import motion as motion_config  # noqa: E402  pylint: disable=wrong-import-position
 import renderer as renderer_config  # noqa: E402  pylint: disable=wrong-import-position
 
 
 def run_demo(workdir: str, dataset: str, data_dir: str, renderer_preset: str = "synthetic",
-             renderer_steps: int = 0) -> dict:
-    """Builds the synthetic set, trains the stage-1 renderer and renders held-out identities.
-    renderer_steps > 0 overrides the preset's number of training steps."""
+             renderer_steps: int = 0, motion_preset: str = "synthetic", motion_steps: int = 0) -> dict:
+    """Builds the synthetic set, trains stage 1, extracts latents, trains stage 2 and dubs a
+    held-out identity's clip with another clip's audio. *_steps > 0 override the presets' number
+    of training steps."""
     os.makedirs(workdir, exist_ok=True)
-    timings, start = {}, time.time()
-    datasets.prepare(dataset, data_dir)
+    timings = {}
+
+    def timed(name, function, *args, **kwargs):
+        tick = time.time()
+        value = function(*args, **kwargs)
+        timings[name] = round(time.time() - tick, 1)
+        return value
+
+    timed("dataset_s", datasets.prepare, dataset, data_dir)
     summary = {"dataset": report.write_report(dataset, "test", data_dir, workdir)}
-    timings["dataset_s"] = time.time() - start
 
     config = renderer_config.get_config(renderer_preset)
     config.data.name, config.data.data_dir = dataset, data_dir
-    if renderer_steps:
-        config.train.num_steps = renderer_steps
+    config.train.num_steps = renderer_steps or config.train.num_steps
     renderer_dir = os.path.join(workdir, "renderer")
-    tick = time.time()
-    loop.train_renderer(config, renderer_dir)
-    timings["train_renderer_s"] = time.time() - tick
-    tick = time.time()
-    summary["renderer_held_out_reconstruction"] = renderer_eval.evaluate_reconstruction(
-        config, renderer_dir, "test", output_dir=workdir)
-    timings["evaluate_renderer_s"] = time.time() - tick
-    summary["timings"] = {k: round(v, 1) for k, v in timings.items()}
+    timed("train_renderer_s", loop.train_renderer, config, renderer_dir)
+    summary["renderer_held_out_reconstruction"] = timed(
+        "evaluate_renderer_s", renderer_eval.evaluate_reconstruction, config, renderer_dir, "test", output_dir=workdir)
+
+    latents_dir = os.path.join(workdir, "latents")
+    timed("extract_latents_s", latents.extract_latents, renderer_dir, latents_dir, data_dir=data_dir)
+    config = motion_config.get_config(motion_preset)
+    config.data.name, config.data.data_dir, config.data.latents_dir = dataset, data_dir, latents_dir
+    config.train.num_steps = motion_steps or config.train.num_steps
+    motion_dir = os.path.join(workdir, "motion")
+    timed("train_motion_s", motion_loop.train_motion, config, motion_dir)
+
+    test = datasets.clip_source(dataset, "test", data_dir)
+    audio_clip = next(i for i in range(1, len(test)) if test[i]["identity"] != test[0]["identity"])
+    summary["dub"] = timed("dub_s", dub_showcase.dub_held_out_clip, test[0], test[audio_clip], renderer_dir,
+                           motion_dir, workdir)
+    summary["timings"] = timings
     path = os.path.join(workdir, "summary.json")
     with open(path + ".tmp", "w", encoding="utf-8") as handle:
         json.dump(summary, handle, indent=2)

@@ -7,13 +7,16 @@ import sys
 
 from PIL import Image
 
+from diffdub_jax.data import video
+
 from conftest import SMALL
 
 
 def test_demo_writes_its_outputs(small_data_dir, tmp_path):
     out = tmp_path / "demo"
     command = [sys.executable, "-m", "diffdub_jax.demo", f"--workdir={out}", f"--dataset={SMALL}",
-               f"--data_dir={small_data_dir}", "--renderer_preset=tiny", "--renderer_steps=4"]
+               f"--data_dir={small_data_dir}", "--renderer_preset=tiny", "--renderer_steps=4",
+               "--motion_preset=tiny", "--motion_steps=2"]
     env = dict(os.environ, XLA_FLAGS="--xla_backend_optimization_level=0")  # compile-bound: compile fast
     result = subprocess.run(command, capture_output=True, text=True, check=False, env=env)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -24,7 +27,14 @@ def test_demo_writes_its_outputs(small_data_dir, tmp_path):
     assert reconstruction["outside_mask_identical"] and reconstruction["frames"] > 0
     assert Image.open(out / "contact_sheet.png").size == (7 * 128, 3 * 192)
     assert Image.open(out / "reconstructions.png").width == 4 * 32
-    assert not [name for name in os.listdir(out) if ".tmp" in name]
+    dub = summary["dub"]
+    assert json.loads((out / "lipsync.json").read_text()) == dub
+    assert dub["dubbed"]["frames"] == dub["source_no_sync_baseline"]["frames"] > 50
+    dubbed, source = video.probe_video(str(out / "dubbed.mp4")), video.probe_video(str(out / "source.mp4"))
+    assert (dubbed.width, dubbed.height, dubbed.fps) == (source.width, source.height, source.fps) == (256, 256, 25.0)
+    assert video.probe_video(str(out / "side_by_side.mp4")).width == 2 * 256 + 4
+    assert Image.open(out / "dub_strip.png").size == (8 * 256, 2 * 256)
+    assert not [name for name in os.listdir(out) if ".tmp" in name or name.endswith(".partial")]
     rerun = subprocess.run(command, capture_output=True, text=True, check=False, env=env)  # reuses finished steps
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     assert json.loads((out / "summary.json").read_text())["timings"]["train_renderer_s"] < \

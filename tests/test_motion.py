@@ -1,6 +1,7 @@
 """Stage 2: the Conformer motion generator, its converter, latent extraction and training."""
 
 import os
+import subprocess
 import sys
 
 import jax
@@ -58,17 +59,21 @@ def test_relative_shift_indexes_relative_positions():
     np.testing.assert_array_equal(shifted, (length - 1) - (i - j))
 
 
-def test_official_stage2_converts_with_its_architecture():
-    state = {f"seq2seq.encoder.{k}" if not k.startswith("seq2seq.") else k: v
-             for k, v in _official_state_dict().items()}
-    tensors = motion_convert._release_tensors(state)  # pylint: disable=protected-access
-    model_config = motion_convert.architecture_from_tensors(tensors, motion_config.get_config("synthetic").model)
+def test_official_stage2_converts_with_its_architecture(tmp_path):
+    torch = pytest.importorskip("torch")
+    state = _official_state_dict()
+    path = tmp_path / "stage2.ckpt"
+    torch.save({"state_dict": {k: torch.from_numpy(v) for k, v in state.items()}, "epoch": 7}, path)
+    result = subprocess.run([sys.executable, "-m", "diffdub_jax.convert", f"--checkpoint={path}",
+                             f"--output={tmp_path / 'converted'}", "--config=configs/motion.py:synthetic"],
+                            capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr[-2000:]
+    model_config = checkpoints.restore_config(str(tmp_path / "converted")).model
     assert (model_config.latent_dim, model_config.audio_dim, model_config.audio_layers) == (512, 1024, 25)
     assert (model_config.reference_blocks, model_config.speech_blocks, model_config.decoder_blocks) == (2, 4, 4)
     assert (model_config.num_heads, model_config.hidden_units, model_config.kernel_size) == (2, 512, 13)
-    assert not model_config.residual_cross_attention
-    model = build_motion_generator(model_config)
-    variables = motion_convert.convert_motion_state_dict(state, model, 1024)
+    assert not model_config.residual_cross_attention and not model_config.normalise_latents
+    variables = checkpoints.restore_variables(str(tmp_path / "converted"))
     cross = variables["params"]["cross_attention"]["self_attn"]["in_proj"]
     prefix = "seq2seq.encoder.cross_attention.self_attn."
     np.testing.assert_array_equal(cross["kernel"], state[prefix + "in_proj_weight"].T)
@@ -84,7 +89,7 @@ def test_official_stage2_converts_with_its_architecture():
         state["seq2seq.encoder.speech_encoder.encoders.3.conv_module.norm.running_var"])
     del state["seq2seq.encoder.out_proj.bias"]
     with pytest.raises(ValueError, match="1 parameters missing"):
-        motion_convert.convert_motion_state_dict(state, model, 1024)
+        motion_convert.convert_motion_state_dict(state, build_motion_generator(model_config), 1024)
 
 
 def test_padding_never_changes_the_outputs_at_real_frames():

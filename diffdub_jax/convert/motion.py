@@ -75,9 +75,10 @@ def convert_motion_state_dict(state_dict: Mapping[str, np.ndarray], model: Motio
 
 
 def convert_motion_checkpoint(path: str, config: ml_collections.ConfigDict, output: str,
-                              weights: str = "model") -> ml_collections.ConfigDict:
-    """Converts `path` into an Orbax workdir at `output`; returns the config it matches."""
-    state_dict = torch_state.load_torch_checkpoint(path)
+                              weights: str = "model", state_dict: dict | None = None) -> ml_collections.ConfigDict:
+    """Converts `path` (or its already loaded state_dict) into an Orbax workdir at `output`;
+    returns the config it matches."""
+    state_dict = torch_state.load_torch_checkpoint(path) if state_dict is None else state_dict
     if any(key.startswith(weights + ".") for key in state_dict):
         state_dict = torch_state.select_prefix(state_dict, weights + ".")
     config = config.copy_and_resolve_references()

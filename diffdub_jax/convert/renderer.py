@@ -19,9 +19,11 @@ RENDERER_PREFIXES = {"encoder": "encoder.", "unet": ""}
 
 
 def convert_renderer_checkpoint(path: str, config: ml_collections.ConfigDict, output: str,
-                                weights: str = "ema_model") -> ml_collections.ConfigDict:
-    """Converts `path` into an Orbax workdir at `output`; returns the config it matches."""
-    state_dict = torch_state.load_torch_checkpoint(path)
+                                weights: str = "ema_model",
+                                state_dict: dict | None = None) -> ml_collections.ConfigDict:
+    """Converts `path` (or its already loaded state_dict) into an Orbax workdir at `output`;
+    returns the config it matches."""
+    state_dict = torch_state.load_torch_checkpoint(path) if state_dict is None else state_dict
     if any(key.startswith(weights + ".") for key in state_dict):
         state_dict = torch_state.select_prefix(state_dict, weights + ".")
     state_dict.pop("x_T", None)

@@ -189,9 +189,9 @@ def data_config(preset: str, stage: str) -> ml_collections.ConfigDict:
         data.batch_size = {"real": 32, "synthetic": 8, "tiny": 4}[preset]
         data.num_references = 1
     elif stage == "motion":
-        data.window_frames = {"real": 250, "synthetic": 150, "tiny": 40}[preset]
+        data.window_frames = {"real": 250, "synthetic": 100, "tiny": 40}[preset]
         data.num_reference_frames = {"real": 75, "synthetic": 50, "tiny": 10}[preset]
-        data.batch_size = {"real": 16, "synthetic": 16, "tiny": 2}[preset]
+        data.batch_size = {"real": 16, "synthetic": 8, "tiny": 2}[preset]
         data.cache_clips = {"real": 0, "synthetic": 4096, "tiny": 64}[preset]  # 0: read every visit
     else:
         raise ValueError(f"unknown stage {stage!r}")

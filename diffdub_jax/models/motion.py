@@ -91,11 +91,14 @@ class MotionGenerator(nn.Module):
     def __call__(self, audio: jnp.ndarray, references: jnp.ndarray, valid: jnp.ndarray | None = None,
                  reference_valid: jnp.ndarray | None = None, *, train: bool = False) -> jnp.ndarray:
         if self.normalise_latents:
-            # Dataset statistics of z_sem (set after init, kept with the checkpoint like BatchNorm's):
-            # identity dominates z_sem's variance, so the network works in standardised units and
-            # its output head starts at the dataset mean instead of far from every latent.
+            # Identity dominates z_sem's variance; speech moves it a little around the person's own
+            # latents. So the network sees references standardised by dataset statistics (set
+            # after init, kept with the checkpoint like BatchNorm's) and predicts the offset from
+            # the references' mean in those units, starting at zero offset (zero-initialised head).
             mean = self.variable("batch_stats", "latent_mean", jnp.zeros, (self.latent_dim,)).value
             std = self.variable("batch_stats", "latent_std", jnp.ones, (self.latent_dim,)).value
+            weights = jnp.ones(references.shape[:2]) if reference_valid is None else reference_valid.astype(jnp.float32)
+            reference_mean = jnp.einsum("br,brd->bd", weights, references) / jnp.maximum(weights.sum(1), 1.0)[:, None]
             references = (references - mean) / std
         if self.audio_layers:
             layer_weights = self.param("weights", nn.initializers.zeros, (self.audio_layers,))
@@ -109,8 +112,10 @@ class MotionGenerator(nn.Module):
             x, memory, reference_valid, train)
         x = self._conformer(self.speech_blocks, "speech_encoder")(x, valid, train=train)
         x = self._conformer(self.decoder_blocks, "coarse_decoder")(x, valid, train=train)
-        out = nn.Dense(self.latent_dim, name="out_proj")(x)
-        return out * std + mean if self.normalise_latents else out
+        if not self.normalise_latents:
+            return nn.Dense(self.latent_dim, name="out_proj")(x)
+        offset = nn.Dense(self.latent_dim, kernel_init=nn.initializers.zeros, name="out_proj")(x)
+        return reference_mean[:, None] + offset * std
 
 
 def build_motion_generator(model: ml_collections.ConfigDict) -> MotionGenerator:
