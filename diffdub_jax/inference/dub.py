@@ -108,7 +108,10 @@ def dub(video_path: str, output_path: str, renderer_workdir: str, motion_workdir
         track = faces.track_face(frames, detector, face_index=face_index)
         if track.box is None or not track.found.any():
             raise NoFaceError(f"{video_path}: no face found in any of its {info.num_frames} frames")
-        crops = np.stack([faces.crop_face(frame, track.box, size) for frame in frames])
+        crops = np.lib.format.open_memmap(os.path.join(scratch, "crops.npy"), mode="w+", dtype=np.uint8,
+                                          shape=(info.num_frames, size, size, 3))
+        for index, frame in enumerate(frames):
+            crops[index] = faces.crop_face(frame, track.box, size)
         landmarks = track.landmarks_at(size)
         tick = timer.add("detect", tick)
 

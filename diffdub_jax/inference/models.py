@@ -117,8 +117,25 @@ class DubbingModels:
             return extractor.for_video(waveform, fps, num_frames, name=name).astype(np.float32)
         raise CheckpointMismatchError(f"unknown audio.frontend {frontend!r} in the motion checkpoint's config")
 
-    def predict(self, features: np.ndarray, reference_latents: np.ndarray) -> np.ndarray:
-        """(T, D) z_sem for aligned features of T frames and (R, D) reference latents."""
-        model = motion_model(self.motion_config)
-        predict = jax.jit(functools.partial(motion_steps.predict, model=model))
-        return np.asarray(predict(self.motion_variables, features[None], reference_latents[None]))[0]
+    @functools.cached_property
+    def _predict(self):
+        return jax.jit(functools.partial(motion_steps.predict, model=motion_model(self.motion_config)))
+
+    def predict(self, features: np.ndarray, reference_latents: np.ndarray, window_frames: int = 1500,
+                context_frames: int = 50) -> np.ndarray:
+        """(T, D) z_sem for features aligned to T frames (2 per frame on the time axis, the
+        second-to-last one) and (R, D) reference latents. Up to window_frames frames go in one
+        pass; longer audio goes in windows of that size whose first and last context_frames
+        frames (except at the ends) are computed for context and dropped, so attention memory
+        stays bounded."""
+        def run(window):
+            return np.asarray(self._predict(self.motion_variables, window[None], reference_latents[None]))[0]
+
+        frames = features.shape[-2] // 2
+        if frames <= window_frames:
+            return run(features)
+        step, out = window_frames - 2 * context_frames, []
+        for start in range(0, frames, step):
+            lo, hi = max(0, start - context_frames), min(frames, start + step + context_frames)
+            out.append(run(features[..., 2 * lo : 2 * hi, :])[start - lo : min(start + step, frames) - lo])
+        return np.concatenate(out)
