@@ -2,7 +2,8 @@
 dataset -> stage 1 -> latents -> stage 2 -> a dubbed held-out clip with its lip-sync score.
 
 Each step reuses what an earlier run finished: the dataset is built once, training resumes from
-its checkpoints (and does nothing once complete), so a rerun is quick.
+its checkpoints (and does nothing once complete), latents already extracted are kept, and the
+evaluation and the dub are redone only when their model has a newer checkpoint.
 """
 
 from __future__ import annotations
@@ -35,6 +36,17 @@ def run_demo(workdir: str, dataset: str, data_dir: str, renderer_preset: str = "
         timings[name] = round(time.time() - tick, 1)
         return value
 
+    def reused_or_timed(result_file, run_dir, name, function, *args, **kwargs):
+        """The JSON result a previous run wrote after run_dir's last checkpoint, or a new run."""
+        path = os.path.join(workdir, result_file)
+        checkpoint_dir = os.path.join(run_dir, "checkpoints")
+        if os.path.isfile(path) and os.path.getmtime(path) > max(
+                os.path.getmtime(os.path.join(checkpoint_dir, entry)) for entry in os.listdir(checkpoint_dir)):
+            timings[name] = 0.0
+            with open(path, encoding="utf-8") as handle:
+                return json.load(handle)
+        return timed(name, function, *args, **kwargs)
+
     timed("dataset_s", datasets.prepare, dataset, data_dir)
     summary = {"dataset": report.write_report(dataset, "test", data_dir, workdir)}
 
@@ -43,8 +55,9 @@ def run_demo(workdir: str, dataset: str, data_dir: str, renderer_preset: str = "
     config.train.num_steps = renderer_steps or config.train.num_steps
     renderer_dir = os.path.join(workdir, "renderer")
     timed("train_renderer_s", loop.train_renderer, config, renderer_dir)
-    summary["renderer_held_out_reconstruction"] = timed(
-        "evaluate_renderer_s", renderer_eval.evaluate_reconstruction, config, renderer_dir, "test", output_dir=workdir)
+    summary["renderer_held_out_reconstruction"] = reused_or_timed(
+        "reconstruction.json", renderer_dir, "evaluate_renderer_s", renderer_eval.evaluate_reconstruction, config,
+        renderer_dir, "test", output_dir=workdir)
 
     latents_dir = os.path.join(workdir, "latents")
     timed("extract_latents_s", latents.extract_latents, renderer_dir, latents_dir, data_dir=data_dir)
@@ -56,8 +69,8 @@ def run_demo(workdir: str, dataset: str, data_dir: str, renderer_preset: str = "
 
     test = datasets.clip_source(dataset, "test", data_dir)
     audio_clip = next(i for i in range(1, len(test)) if test[i]["identity"] != test[0]["identity"])
-    summary["dub"] = timed("dub_s", dub_showcase.dub_held_out_clip, test[0], test[audio_clip], renderer_dir,
-                           motion_dir, workdir)
+    summary["dub"] = reused_or_timed("lipsync.json", motion_dir, "dub_s", dub_showcase.dub_held_out_clip, test[0],
+                                     test[audio_clip], renderer_dir, motion_dir, workdir)
     summary["timings"] = timings
     path = os.path.join(workdir, "summary.json")
     with open(path + ".tmp", "w", encoding="utf-8") as handle:
