@@ -32,6 +32,10 @@ def _clip_frames(clip: Mapping, scale: int) -> list[np.ndarray]:
             for f in frames]
 
 
+def _text(value) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
 def write_clip_audio(clip: Mapping, path: str) -> None:
     temporary = path + ".tmp.wav"
     soundfile.write(temporary, np.asarray(clip["waveform"], np.int16), int(clip["sample_rate"]))
@@ -76,7 +80,7 @@ def dub_held_out_clip(source_clip: Mapping, audio_clip: Mapping, renderer_workdi
     args = (truth, np.asarray(audio_clip["waveform"]), int(audio_clip["sample_rate"]), fps)
     scores = {"dubbed": score_lipsync(dubbed, landmarks, *args),
               "source_no_sync_baseline": score_lipsync(undubbed, landmarks, *args),
-              "mode": mode, "source_clip": str(source_clip["clip_id"]), "audio_clip": str(audio_clip["clip_id"]),
+              "mode": mode, "source_clip": _text(source_clip["clip_id"]), "audio_clip": _text(audio_clip["clip_id"]),
               "timings_s": result.timings}
 
     video.write_video(os.path.join(output_dir, "side_by_side.mp4"),
