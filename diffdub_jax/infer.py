@@ -22,6 +22,7 @@ _MODE = flags.DEFINE_enum("mode", "few_shot", REFERENCE_MODES, "References: the 
 _EXTEND = flags.DEFINE_enum("extend", "pingpong", SCHEDULE_MODES, "How the video follows longer audio.")
 _FACE = flags.DEFINE_integer("face_index", 0, "Which face to dub, by size (0 = largest).")
 _BATCH = flags.DEFINE_integer("batch_size", 16, "Frames rendered per batch.")
+_CROP_SCALE = flags.DEFINE_float("crop_scale", 1.6, "Crop side / face box size (the framing the renderer was trained on).")
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of the shared DDIM start noise.")
 flags.mark_flags_as_required(["video", "output", "renderer_workdir", "motion_workdir"])
 
@@ -31,7 +32,7 @@ def main(argv):
     try:
         result = dub(_VIDEO.value, _OUTPUT.value, _RENDERER.value, _MOTION.value, audio_path=_AUDIO.value,
                      mode=_MODE.value, extend=_EXTEND.value, face_index=_FACE.value, batch_size=_BATCH.value,
-                     seed=_SEED.value)
+                     seed=_SEED.value, crop_scale=_CROP_SCALE.value)
     except (AudioError, VideoError, NoFaceError, CheckpointMismatchError, FileNotFoundError) as error:
         sys.exit(f"infer: {error}")
     print(result.timing_table())

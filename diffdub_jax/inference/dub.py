@@ -81,11 +81,14 @@ def _reference_frames(found: np.ndarray, count: int, mode: str) -> np.ndarray:
 
 def dub(video_path: str, output_path: str, renderer_workdir: str, motion_workdir: str, *,
         audio_path: str | None = None, mode: str = "few_shot", extend: str = "pingpong", face_index: int = 0,
-        batch_size: int = 16, seed: int = 0, detector: faces.LandmarkDetector | None = None,
+        batch_size: int = 16, seed: int = 0, crop_scale: float = faces.CROP_SCALE,
+        detector: faces.LandmarkDetector | None = None,
         on_frame: Callable[[int, int, np.ndarray], None] | None = None) -> DubResult:
     """Re-renders the lower face of video_path so its lips follow audio_path (default: the video's
     own audio track) and writes output_path (h264 + aac mp4, source fps and resolution, the new
-    audio's duration). on_frame(output_index, source_index, frame) observes each output frame."""
+    audio's duration). crop_scale is the crop side over the face box's size: the authors' 1.6 by
+    default; a renderer trained on other framing needs its own (the synthetic set's frames are the
+    whole crop: 2.0). on_frame(output_index, source_index, frame) observes each output frame."""
     if mode not in REFERENCE_MODES:
         raise ValueError(f"unknown reference mode {mode!r}; choose one of {REFERENCE_MODES}")
     video.check_output_path(output_path)
@@ -105,7 +108,7 @@ def dub(video_path: str, output_path: str, renderer_workdir: str, motion_workdir
 
     with tempfile.TemporaryDirectory(prefix="diffdub_") as scratch:
         frames = _decode_to_memmap(video_path, info, scratch)
-        track = faces.track_face(frames, detector, face_index=face_index)
+        track = faces.track_face(frames, detector, face_index=face_index, scale=crop_scale)
         if track.box is None or not track.found.any():
             raise NoFaceError(f"{video_path}: no face found in any of its {info.num_frames} frames")
         crops = np.lib.format.open_memmap(os.path.join(scratch, "crops.npy"), mode="w+", dtype=np.uint8,
