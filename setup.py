@@ -42,6 +42,7 @@ setup(
         "convert": ["torch>=2.1,<2.15"],
         "test": [
             "pytest>=8,<10",
+            "pytest-xdist>=3.5,<4",  # the suite is compile-bound: two workers use both cores
             "torch==2.13.0",
             "scikit-image>=0.22,<1",  # real face photos for the face and dubbing tests
         ],
