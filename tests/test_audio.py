@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from diffdub_jax.data import audio
+from diffdub_jax.data import audio, video
 
 
 def _tone(rate, seconds, freq=440.0, channels=1):
@@ -36,6 +36,10 @@ def test_load_audio_errors_name_the_file(tmp_path):
     soundfile.write(empty, np.zeros(0, np.float32), 16000)
     with pytest.raises(audio.AudioError, match="empty.wav"):
         audio.load_audio(empty)
+    silent_video = str(tmp_path / "no_audio.mp4")
+    video.write_video(silent_video, [np.zeros((32, 32, 3), np.uint8)] * 5, 25.0)
+    with pytest.raises(audio.AudioError, match="no_audio.mp4: cannot decode audio \\(it has no audio stream\\)"):
+        audio.load_audio(silent_video)
 
 
 def test_resample_and_mono():

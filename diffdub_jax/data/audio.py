@@ -31,9 +31,9 @@ def load_audio(path: str, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
                "-ac", "1", "-ar", str(sample_rate), "-f", "f32le", "-"]
     result = subprocess.run(command, capture_output=True, check=False)
     if result.returncode != 0:
-        reason = result.stderr.decode(errors="replace").strip().splitlines()
-        reason = reason[-1] if reason else f"ffmpeg exited with {result.returncode}"
-        if "matches no streams" in reason:
+        lines = result.stderr.decode(errors="replace").strip().splitlines()
+        reason = lines[-1] if lines else f"ffmpeg exited with {result.returncode}"
+        if any("matches no streams" in line for line in lines):  # not always ffmpeg's last line
             reason = "it has no audio stream"
         raise AudioError(f"{path}: cannot decode audio ({reason})")
     waveform = np.frombuffer(result.stdout, np.float32)
