@@ -1,8 +1,8 @@
 """The demo's dub: a held-out synthetic clip re-voiced with another clip's audio, and its score.
 
 The synthetic set knows the true mouth openness behind every audio track, so lip sync can be
-scored from pixels: the mouth opening measured in each output frame (metrics.lipsync, using the
-source's landmarks of nose, jaw and eyes, which dubbing does not move) is correlated with the
+scored from pixels: the mouth opening measured in each output frame (metrics.lipsync, in a box
+placed by the source's eyes and nose, which neither speech nor dubbing moves) is correlated with the
 openness that produced the new audio. The untouched source video played against the same audio
 is the no-sync baseline.
 """

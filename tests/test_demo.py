@@ -25,6 +25,8 @@ def test_demo_writes_its_outputs(small_data_dir, tmp_path):
     assert summary["dataset"]["pixel_mouth_opening_vs_true_openness_r"]["per_clip_min"] > 0.9
     reconstruction = summary["renderer_held_out_reconstruction"]
     assert reconstruction["outside_mask_identical"] and reconstruction["frames"] > 0
+    assert all(-1 <= reconstruction[k] <= 1 for k in
+               ("true_latents_lipsync_r", "shuffled_latents_lipsync_r", "source_pixels_lipsync_r"))
     assert Image.open(out / "contact_sheet.png").size == (7 * 128, 3 * 192)
     assert Image.open(out / "reconstructions.png").width == 4 * 32
     dub = summary["dub"]

@@ -11,7 +11,7 @@ import pytest
 import soundfile
 
 from diffdub_jax import checkpoints
-from diffdub_jax.data import audio, faces, paste, video
+from diffdub_jax.data import audio, faces, masks, paste, video
 from diffdub_jax.inference.dub import NoFaceError, dub
 from diffdub_jax.inference.models import CheckpointMismatchError
 from diffdub_jax.models.motion import build_motion_generator, init_variables
@@ -82,12 +82,15 @@ def test_real_face_is_dubbed_end_to_end(stages, speech, tmp_path):
         assert result.timings[stage] > 0
 
     track = faces.track_face(decoded)  # the track dub used (deterministic)
-    size = tiny_config().data.image_size
+    config = tiny_config()
+    size, radius = config.data.image_size, config.data.mask_window
+    assert radius > 0  # masks united over neighbouring frames are exercised
     box, changed_any = track.box, False
     for t, (s, frame) in seen.items():
         pasted = np.zeros(frame.shape[:2], bool)
+        nearby = track.landmarks_at(size)[masks.window(s, len(decoded), radius)]
         pasted[box.y0 : box.y0 + box.side, box.x0 : box.x0 + box.side] = \
-            paste.feather_mask(track.landmarks_at(size)[s], size, box.side) > 0
+            paste.feather_mask(nearby, size, box.side, dilation=config.data.mask_dilation) > 0
         changed = np.any(frame != decoded[s], axis=-1)
         assert not (changed & ~pasted).any(), f"frame {t}: pixels outside the pasted lower face changed"
         changed_any |= changed.any()

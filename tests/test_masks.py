@@ -62,6 +62,21 @@ def test_edit_mask_scales_consistently_across_resolutions():
     assert iou > 0.9
 
 
+def test_a_window_of_frames_unites_their_edit_regions():
+    open_jaw = _landmarks({6: (16, 30), 10: (40, 30), 8: (28, 40.75), 30: (28, 10)})  # 45-degree V edges
+    closed_jaw = _landmarks({6: (16, 28), 10: (40, 28), 8: (28, 38.75), 30: (28, 10)})
+    stack = np.stack([closed_jaw, open_jaw])
+    united = masks.edit_mask(stack, 64)
+    expected = _hand_dilate(_hand_pentagon(64, 16, 40, 10, 28, 40) | _hand_pentagon(64, 16, 40, 10, 30, 42), 2)
+    np.testing.assert_array_equal(united, expected)
+    np.testing.assert_array_equal(masks.edit_mask(stack[:1], 64), masks.edit_mask(closed_jaw, 64))
+    assert united.sum() > masks.edit_mask(closed_jaw, 64).sum()  # the lower edge no longer tells the jaw
+    np.testing.assert_array_equal(masks.edit_mask(closed_jaw, 64, dilation=24.0),  # 24 px at 256 = 6 at 64
+                                  _hand_dilate(_hand_pentagon(64, 16, 40, 10, 28, 40), 6))
+    assert masks.window(0, 100, 12) == slice(0, 13) and masks.window(50, 100, 12) == slice(38, 63)
+    assert masks.window(99, 100, 12) == slice(87, 100) and masks.window(5, 100, 0) == slice(5, 6)
+
+
 def test_nearest_resize_samples_like_cv2():
     image = np.arange(12).reshape(3, 4)
     np.testing.assert_array_equal(

@@ -120,6 +120,27 @@ def test_training_input_keeps_the_known_region_clean_and_loss_is_masked():
     np.testing.assert_allclose(zero, jnp.mean(mask * true_noise**2), rtol=1e-6)
 
 
+def test_min_snr_weighting_caps_the_clean_steps_and_keeps_the_noisy_ones():
+    schedule = Schedule.linear()
+    t = jnp.array([0, 100, 300, 999])
+    weights = np.asarray(losses.loss_weights(schedule, t, "min_snr", 5.0))
+    alphas_cumprod = schedule.alphas_cumprod[np.asarray(t)]
+    snr = alphas_cumprod / (1 - alphas_cumprod)
+    np.testing.assert_allclose(weights, np.minimum(snr, 5.0) / snr, rtol=1e-5)
+    assert weights[0] < 1e-3 and weights[-1] == 1.0  # t=0: SNR ~ 1e4; t=999: SNR << 5
+    batch = random_batch(16, 4)
+    x0, mask = jnp.asarray(batch["image"]), jnp.asarray(batch["edit_mask"])
+    t_rng, noise_rng = jax.random.split(jax.random.key(3))
+    drawn_t = jax.random.randint(t_rng, (4,), 0, 1000)
+    noise = jax.random.normal(noise_rng, x0.shape)
+    weighted = losses.masked_epsilon_loss(lambda x, t: jnp.zeros_like(x), schedule, x0, mask, jax.random.key(3),
+                                          weighting="min_snr")
+    w = losses.loss_weights(schedule, drawn_t, "min_snr")
+    np.testing.assert_allclose(weighted, jnp.mean(w[:, None, None, None] * mask * noise**2), rtol=1e-6)
+    with pytest.raises(ValueError, match="unknown loss weighting"):
+        losses.loss_weights(schedule, t, "snr")
+
+
 def test_convert_command_turns_a_lightning_checkpoint_into_an_orbax_workdir(tmp_path):
     torch = pytest.importorskip("torch")
     state_dict = _official_state_dict(seed=1)

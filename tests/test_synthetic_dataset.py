@@ -84,6 +84,18 @@ def test_mouth_pixels_follow_true_openness_and_audio(small_data_dir):
     assert abs(blink_vs_audio) < 0.2, "blinks must not follow the audio"
 
 
+def test_the_mouth_measure_does_not_read_the_jaw(small_data_dir):
+    """The box is placed by eyes and nose: a dub is scored by the mouth it drew, not by the source
+    jaw (which drops as the source mouth opens) that the measure's landmarks come from."""
+    clip = datasets.clip_source(SMALL, "test", small_data_dir)[0]
+    frames, landmarks = _decoded(clip)
+    moved = landmarks[0].copy()
+    moved[0:17] += (0.0, 3.0)  # the jaw line drops, the lips move
+    moved[48:68] += (0.0, 2.0)
+    assert np.array_equal(lipsync.mouth_region(landmarks[0], 64, 64), lipsync.mouth_region(moved, 64, 64))
+    assert lipsync.mouth_opening(frames[0], moved) == lipsync.mouth_opening(frames[0], landmarks[0])
+
+
 def test_landmarks_sit_on_the_drawing(small_data_dir):
     """Inside the open inner-lip contour the pixels are dark; on the cheeks they are skin."""
     clip = datasets.clip_source(SMALL, "test", small_data_dir)[0]

@@ -34,8 +34,9 @@ def rasterise_polygon(polygon: np.ndarray, height: int, width: int) -> np.ndarra
     return np.asarray(canvas, bool)
 
 
-def dilation_radius(resolution: int) -> int:
-    return int(round(DILATION_RADIUS * resolution / REFERENCE_RESOLUTION))
+def dilation_radius(resolution: int, dilation: float = DILATION_RADIUS) -> int:
+    """A dilation given in px at 256, in px at resolution."""
+    return int(round(dilation * resolution / REFERENCE_RESOLUTION))
 
 
 def dilate(mask: np.ndarray, radius: int) -> np.ndarray:
@@ -50,12 +51,30 @@ def _dilated_pentagon(landmarks: np.ndarray, top_y: float, resolution: int) -> n
     return dilate(rasterise_polygon(polygon, resolution, resolution), dilation_radius(resolution))
 
 
-def edit_mask(landmarks: np.ndarray, resolution: int) -> np.ndarray:
+def edit_mask(landmarks: np.ndarray, resolution: int, dilation: float = DILATION_RADIUS) -> np.ndarray:
     """(H, W) bool, True where the renderer regenerates pixels: nose tip to below the chin.
 
-    The release stores the complement (1 = keep); this module is the only place that knows.
+    landmarks (68, 2) give one frame's region, as the release draws it. (K, 68, 2) give the union
+    of K frames' regions (see `window`): the jaw drops as the mouth opens, so a single frame's
+    region betrays how open that frame's mouth is (its lower edge follows the chin), and a renderer
+    trained on it learns to read the mouth off the mask instead of off z_sem; a union over a
+    second of frames no longer does. dilation (px at 256) grows the region; the release's 8 leaves
+    the jaw line beside the chin outside it. The release stores the complement (1 = keep); this module is
+    the only place that knows.
     """
-    return _dilated_pentagon(landmarks, landmarks[NOSE_TIP][1], resolution)
+    landmarks = np.asarray(landmarks, np.float64)
+    if landmarks.ndim == 2:
+        landmarks = landmarks[None]
+    union = np.zeros((resolution, resolution), bool)
+    for frame in landmarks:  # dilation distributes over union: dilate once at the end
+        union |= rasterise_polygon(lower_face_polygon(frame, frame[NOSE_TIP][1], resolution), resolution, resolution)
+    return dilate(union, dilation_radius(resolution, dilation))
+
+
+def window(index: int, num_frames: int, radius: int) -> slice:
+    """Frames index - radius .. index + radius of a clip, clipped to it: whose edit regions make
+    frame index's mask when masks are united over time (radius 0: the frame alone)."""
+    return slice(max(0, index - radius), min(num_frames, index + radius + 1))
 
 
 def eye_guided_mask(landmarks: np.ndarray, resolution: int) -> np.ndarray:

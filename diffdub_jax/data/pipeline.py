@@ -44,8 +44,23 @@ def _decode_at_size(png: bytes, size: int) -> tuple[np.ndarray, np.ndarray]:
 def frame_at_size(frames: Mapping, index: int, size: int) -> tuple[np.ndarray, np.ndarray]:
     """Frame `index` of a clip at size x size (uint8) and its 68 landmarks in those pixels."""
     image, scale = _decode_at_size(frames["image"][index], size)
-    landmarks = (np.asarray(frames["landmarks"][index], np.float32) + 0.5) * scale - 0.5
-    return image, landmarks
+    return image, _scaled(frames["landmarks"][index], scale)
+
+
+def _scaled(landmarks, scale: np.ndarray) -> np.ndarray:
+    return (np.asarray(landmarks, np.float32) + 0.5) * scale - 0.5
+
+
+def clip_edit_mask(frames: Mapping, index: int, size: int, mask_window: int = 0,
+                   mask_dilation: float = masks.DILATION_RADIUS, scale: np.ndarray | None = None) -> np.ndarray:
+    """(size, size, 1) float32 edit mask of frame `index`: the union of the edit regions of the
+    frames within mask_window of it (0: its own region, as the release draws it), dilated by
+    mask_dilation px at 256 (masks.edit_mask). scale, the
+    (x, y) factor from the stored frames to size, is read off the frame when not given."""
+    if scale is None:
+        scale = _decode_at_size(frames["image"][index], size)[1]
+    nearby = np.asarray(frames["landmarks"][masks.window(index, len(frames["image"]), mask_window)])
+    return masks.edit_mask(_scaled(nearby, scale), size, mask_dilation)[..., None].astype(np.float32)
 
 
 def clean_encoder_crop(frames: Mapping, index: int, size: int) -> np.ndarray:
@@ -56,11 +71,13 @@ def clean_encoder_crop(frames: Mapping, index: int, size: int) -> np.ndarray:
 
 
 def renderer_example(record_index: int, clip: Mapping, rng: np.random.Generator, *,
-                     image_size: int, num_references: int = 1, augment_crop: bool = True) -> Example:
+                     image_size: int, num_references: int = 1, augment_crop: bool = True,
+                     mask_window: int = 0, mask_dilation: float = masks.DILATION_RADIUS) -> Example:
     """One stage-1 example from a clip: a random target frame and other frame(s) as references.
 
     Returns image / reference (channels 3 * num_references) / encoder_crop in [-1, 1], the edit
-    mask (1 = regenerate) as float32 (H, W, 1), and the record, frame and identity indices.
+    mask (1 = regenerate; see clip_edit_mask) as float32 (H, W, 1), and the
+    record, frame and identity indices.
     """
     frames = clip["frames"]
     num_frames = len(frames["image"])
@@ -68,7 +85,8 @@ def renderer_example(record_index: int, clip: Mapping, rng: np.random.Generator,
         raise ValueError(f"clip {clip['clip_id']!r} has {num_frames} frames; "
                          f"{1 + num_references} are needed for a target and its references")
     chosen = rng.choice(num_frames, size=1 + num_references, replace=False)
-    image, landmarks = frame_at_size(frames, chosen[0], image_size)
+    image, scale = _decode_at_size(frames["image"][chosen[0]], image_size)
+    landmarks = _scaled(frames["landmarks"][chosen[0]], scale)
     references = [_decode_at_size(frames["image"][i], image_size)[0] for i in chosen[1:]]
     crop = masks.encoder_crop(image, landmarks, image_size)
     if augment_crop:
@@ -77,7 +95,7 @@ def renderer_example(record_index: int, clip: Mapping, rng: np.random.Generator,
         "image": to_unit_range(image),
         "reference": to_unit_range(np.concatenate(references, axis=-1)),
         "encoder_crop": to_unit_range(crop),
-        "edit_mask": masks.edit_mask(landmarks, image_size)[..., None].astype(np.float32),
+        "edit_mask": clip_edit_mask(frames, int(chosen[0]), image_size, mask_window, mask_dilation, scale),
         "record_index": np.int32(record_index),
         "frame_index": np.int32(chosen[0]),
         "identity": np.int32(clip["identity"]),
@@ -188,6 +206,11 @@ def data_config(preset: str, stage: str) -> ml_collections.ConfigDict:
         data.image_size = {"real": 256, "synthetic": 32, "tiny": 32}[preset]
         data.batch_size = {"real": 32, "synthetic": 8, "tiny": 4}[preset]
         data.num_references = 1
+        # Edit masks united over this many frames each side (0 = per frame, the release) and
+        # dilated by mask_dilation px at 256 (8 = the release): see masks.edit_mask. The synthetic
+        # jaw drops with the mouth; seen outside the mask it tells the renderer the mouth.
+        data.mask_window = {"real": 0, "synthetic": 12, "tiny": 2}[preset]
+        data.mask_dilation = {"real": 8.0, "synthetic": 8.0, "tiny": 12.0}[preset]  # px at 256
     elif stage == "motion":
         data.window_frames = {"real": 250, "synthetic": 100, "tiny": 40}[preset]
         data.num_reference_frames = {"real": 75, "synthetic": 50, "tiny": 10}[preset]
@@ -253,7 +276,8 @@ def renderer_pipeline(config, split: str = "train", *, shard_index: int = 0, sha
     """The stage-1 pipeline described by a config's `data` section (augments `train` only)."""
     transform = functools.partial(
         renderer_example, image_size=config.data.image_size,
-        num_references=config.data.num_references,
+        num_references=config.data.num_references, mask_window=config.data.mask_window,
+        mask_dilation=config.data.mask_dilation,
         augment_crop=(split == "train") if augment_crop is None else augment_crop)
     return _stage_pipeline(config, split, transform, shard_index, shard_count, num_epochs,
                            drop_remainder)

@@ -128,6 +128,11 @@ def dub(video_path: str, output_path: str, renderer_workdir: str, motion_workdir
         reference_image = pipeline.to_unit_range(crops[reference_indices[0]])
         tick = timer.add("motion", tick)
 
+        def mask_landmarks(source_frame: int) -> np.ndarray:
+            """Landmarks of the frames with a face whose edit regions make this frame's mask."""
+            nearby = np.arange(info.num_frames)[masks.window(source_frame, info.num_frames, models.mask_window)]
+            return landmarks[nearby[track.found[nearby]]]
+
         x_T = np.asarray(jax.random.normal(jax.random.key(seed), (1, size, size, 3)))
         with video.VideoWriter(output_path, info.fps, audio_path=audio_source) as writer:
             for start in tqdm(range(0, num_output, batch_size), desc="render"):
@@ -137,7 +142,7 @@ def dub(video_path: str, output_path: str, renderer_workdir: str, motion_workdir
                 rendered = {}
                 if with_face.any():
                     chosen = sources[with_face]
-                    edit = np.stack([masks.edit_mask(landmarks[s], size)[..., None] for s in chosen]).astype(np.float32)
+                    edit = np.stack([masks.edit_mask(mask_landmarks(s), size, models.mask_dilation)[..., None] for s in chosen]).astype(np.float32)
                     images = models.render(pipeline.to_unit_range(crops[chosen]), reference_image, edit,
                                            latents[outputs[with_face]], x_T)
                     rendered = dict(zip(outputs[with_face], np.clip(np.rint((images + 1) * 127.5), 0, 255).astype(np.uint8)))
@@ -146,7 +151,8 @@ def dub(video_path: str, output_path: str, renderer_workdir: str, motion_workdir
                 for t, s in zip(outputs, sources):
                     frame = np.asarray(frames[s])
                     if t in rendered:
-                        frame = paste.paste_face(frame, rendered[t], track.box, landmarks[s])
+                        frame = paste.paste_face(frame, rendered[t], track.box, mask_landmarks(s),
+                                                 dilation=models.mask_dilation)
                     composed.append(frame)
                     if on_frame is not None:
                         on_frame(int(t), int(s), frame)

@@ -1,28 +1,40 @@
 """Mouth opening measured from pixels, the lip-sync signal of the synthetic set.
 
-The open mouth shows a dark interior, so the dark area inside the lower face (below the
-nostrils, between jaw points 6 and 10, down to the chin), divided by the squared inter-ocular
-distance to cancel head scale, measures how far the mouth is open. It needs only landmarks that
-the renderer does not move (nose, jaw line, eyes), so it also scores rendered frames.
+The open mouth shows a dark interior, so the dark area inside a box below the nose, divided by
+the squared inter-ocular distance to cancel head scale, measures how far the mouth is open. The box
+is placed by the eyes and the nostril base only: the jaw and chin drop as the mouth opens, so a
+region drawn through them (as an earlier version did) grows with the SOURCE's mouth and scores a
+dub by the mouth it replaced. Eyes and nose move with the head, not with speech, so the same box
+measures source and rendered frames alike.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from diffdub_jax.data import masks
-
-NOSTRIL_BASE, CHIN = 33, 8
+NOSTRIL_BASE = 33
 DARK_FRACTION = 0.5  # "dark" = luminance below half the median luminance of the region
+# The box in inter-ocular distances from the nostril base, along / across the eye axis: wide and
+# deep enough for every synthetic identity's lips, open or closed, and above the chin.
+BOX_HALF_WIDTH, BOX_TOP, BOX_BOTTOM = 0.45, 0.05, 0.9
+
+
+def _eye_frame(landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """Unit vectors along and across the eye axis (x right, y down) and the inter-ocular distance."""
+    lm = np.asarray(landmarks, np.float64)
+    axis = lm[42:48].mean(0) - lm[36:42].mean(0)
+    distance = float(np.linalg.norm(axis))
+    along = axis / max(distance, 1e-6)
+    return along, np.array([-along[1], along[0]]), max(distance, 1.0)
 
 
 def mouth_region(landmarks: np.ndarray, height: int, width: int) -> np.ndarray:
-    """(H, W) bool: the lower-face pentagon from just below the nostrils to the chin."""
-    lm = np.asarray(landmarks, np.float64)
-    top = lm[NOSTRIL_BASE, 1] + 0.15 * (lm[CHIN, 1] - lm[NOSTRIL_BASE, 1])
-    polygon = masks.lower_face_polygon(lm, top, height)
-    polygon[3, 1] = lm[CHIN, 1]  # stop at the chin: below it lies neck or background
-    return masks.rasterise_polygon(polygon, height, width)
+    """(H, W) bool: the box below the nostril base, aligned with the eyes, scaled by their distance."""
+    along, across, distance = _eye_frame(landmarks)
+    ys, xs = np.mgrid[0:height, 0:width]
+    offset = np.stack([xs, ys], -1) - np.asarray(landmarks, np.float64)[NOSTRIL_BASE]
+    u, v = offset @ along / distance, offset @ across / distance
+    return (np.abs(u) <= BOX_HALF_WIDTH) & (v >= BOX_TOP) & (v <= BOX_BOTTOM)
 
 
 def mouth_opening(frame: np.ndarray, landmarks: np.ndarray) -> float:
@@ -33,9 +45,7 @@ def mouth_opening(frame: np.ndarray, landmarks: np.ndarray) -> float:
     if values.size == 0:
         return 0.0
     dark = np.count_nonzero(values < DARK_FRACTION * np.median(values))
-    eyes = np.asarray(landmarks, np.float64)
-    interocular = np.linalg.norm(eyes[36:42].mean(0) - eyes[42:48].mean(0))
-    return dark / max(interocular, 1.0) ** 2
+    return dark / _eye_frame(landmarks)[2] ** 2
 
 
 def mouth_openings(frames: np.ndarray, landmarks: np.ndarray) -> np.ndarray:

@@ -85,7 +85,9 @@ def train_renderer(config: ml_collections.ConfigDict, workdir: str, *, stop_afte
     schedule = schedule_from_config(config)
     optimizer = make_optimizer(config.train)
     step_fn = functools.partial(renderer_steps.train_step, model=model, schedule=schedule, optimizer=optimizer,
-                                ema_decay=config.train.ema_decay, ema_warmup=config.train.ema_warmup)
+                                ema_decay=config.train.ema_decay, ema_warmup=config.train.ema_warmup,
+                                loss_weighting=config.diffusion.loss_weighting,
+                                min_snr_gamma=config.diffusion.min_snr_gamma)
     return run_stage(
         config, workdir, name="renderer", optimizer=optimizer, step_fn=step_fn,
         make_stream=lambda host_config, index, count: pipeline.renderer_pipeline(

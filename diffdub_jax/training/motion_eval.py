@@ -18,16 +18,15 @@ from __future__ import annotations
 import functools
 
 import jax
-import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
 from diffdub_jax import checkpoints
-from diffdub_jax.data import datasets, latent_store, masks, pipeline
+from diffdub_jax.data import datasets, latent_store, pipeline
 from diffdub_jax.metrics import lipsync
-from diffdub_jax.training import motion_steps, renderer_steps
-from diffdub_jax.training.loop import renderer_model, schedule_from_config
+from diffdub_jax.training import motion_steps
 from diffdub_jax.training.motion_loop import motion_model
+from diffdub_jax.training.renderer_eval import SegmentRenderer
 
 MODES = ("one_shot", "few_shot")
 PROBE_CLIPS = 64
@@ -54,32 +53,6 @@ def reference_latents(latents: np.ndarray, num_references: int, mode: str) -> np
     if mode == "few_shot":
         return np.asarray(latents[:num_references])
     raise ValueError(f"unknown reference mode {mode!r}; choose one of {MODES}")
-
-
-class SegmentRenderer:
-    """Renders a clip segment's frames with given latents (stage 1, DDIM, shared x_T)."""
-
-    def __init__(self, renderer_workdir: str):
-        self.config = checkpoints.restore_config(renderer_workdir)
-        self.params = checkpoints.restore_params(renderer_workdir)
-        model = renderer_model(self.config)
-        self.size = self.config.data.image_size
-        self.x_T = jax.random.normal(jax.random.key(self.config.seed + 2), (1, self.size, self.size, 3))
-        self._render = jax.jit(functools.partial(
-            renderer_steps.render, model=model, schedule=schedule_from_config(self.config),
-            num_steps=self.config.diffusion.sample_steps))
-
-    def __call__(self, frames, indices: np.ndarray, reference_index: int, latents: np.ndarray):
-        """uint8 renders (N, S, S, 3) and the landmarks (N, 68, 2) at that size."""
-        images, landmarks = zip(*(pipeline.frame_at_size(frames, int(i), self.size) for i in indices))
-        reference = pipeline.to_unit_range(pipeline.frame_at_size(frames, reference_index, self.size)[0])
-        batch = {
-            "image": pipeline.to_unit_range(np.stack(images)),
-            "reference": np.repeat(reference[None], len(indices), axis=0),
-            "edit_mask": np.stack([masks.edit_mask(lm, self.size)[..., None] for lm in landmarks]).astype(np.float32),
-        }
-        rendered = np.asarray(self._render(self.params, batch, self.x_T, z_sem=jnp.asarray(latents)))
-        return np.clip((rendered + 1) * 127.5, 0, 255).astype(np.uint8), np.stack(landmarks)
 
 
 def evaluate_motion(config: ml_collections.ConfigDict, workdir: str, renderer_workdir: str, *,

@@ -13,7 +13,8 @@ from diffdub_jax.training.state import TrainState, apply_gradients
 
 
 def train_step(state: TrainState, batch: dict, rng: jax.Array, *, model: Renderer, schedule: Schedule,
-               optimizer: optax.GradientTransformation, ema_decay: float, ema_warmup: bool = False):
+               optimizer: optax.GradientTransformation, ema_decay: float, ema_warmup: bool = False,
+               loss_weighting: str = "uniform", min_snr_gamma: float = 5.0):
     """One optimisation step. rng is folded with the step, so a resumed run draws the same noise."""
     step_rng = jax.random.fold_in(rng, state.step)
     noise_rng, dropout_rng = jax.random.split(step_rng)
@@ -22,7 +23,8 @@ def train_step(state: TrainState, batch: dict, rng: jax.Array, *, model: Rendere
         def predict_eps(x_t, t):
             return model.apply({"params": params}, x_t, batch["reference"], t, batch["encoder_crop"],
                                train=True, rngs={"dropout": dropout_rng})
-        return losses.masked_epsilon_loss(predict_eps, schedule, batch["image"], batch["edit_mask"], noise_rng)
+        return losses.masked_epsilon_loss(predict_eps, schedule, batch["image"], batch["edit_mask"], noise_rng,
+                                          weighting=loss_weighting, min_snr_gamma=min_snr_gamma)
 
     loss, grads = jax.value_and_grad(loss_fn)(state.params)
     metrics = {"loss": loss, "grad_norm": optax.global_norm(grads)}
