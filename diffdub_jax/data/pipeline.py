@@ -51,6 +51,12 @@ def _scaled(landmarks, scale: np.ndarray) -> np.ndarray:
     return (np.asarray(landmarks, np.float32) + 0.5) * scale - 0.5
 
 
+def mask_settings(data: ml_collections.ConfigDict) -> tuple[int, float]:
+    """(mask_window, mask_dilation) of a renderer's data config; checkpoints written before these
+    fields existed get the release's per-frame, 8 px masks."""
+    return int(data.get("mask_window", 0)), float(data.get("mask_dilation", masks.DILATION_RADIUS))
+
+
 def clip_edit_mask(frames: Mapping, index: int, size: int, mask_window: int = 0,
                    mask_dilation: float = masks.DILATION_RADIUS, scale: np.ndarray | None = None) -> np.ndarray:
     """(size, size, 1) float32 edit mask of frame `index`: the union of the edit regions of the

@@ -16,7 +16,7 @@ import ml_collections
 import numpy as np
 
 from diffdub_jax import checkpoints
-from diffdub_jax.data import audio, audio_features, masks
+from diffdub_jax.data import audio, audio_features, pipeline
 from diffdub_jax.models.renderer import Renderer
 from diffdub_jax.training import motion_steps, renderer_steps
 from diffdub_jax.training.loop import renderer_model, schedule_from_config
@@ -71,12 +71,12 @@ class DubbingModels:
     @property
     def mask_window(self) -> int:
         """Frames each side whose edit regions make a frame's mask (0: per frame, the release)."""
-        return int(self.renderer_config.data.get("mask_window", 0))
+        return pipeline.mask_settings(self.renderer_config.data)[0]
 
     @property
     def mask_dilation(self) -> float:
         """The edit region's dilation in px at 256 (8: the release)."""
-        return float(self.renderer_config.data.get("mask_dilation", masks.DILATION_RADIUS))
+        return pipeline.mask_settings(self.renderer_config.data)[1]
 
     @property
     def num_reference_frames(self) -> int:

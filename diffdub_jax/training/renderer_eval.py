@@ -26,7 +26,7 @@ from PIL import Image
 import jax.numpy as jnp
 
 from diffdub_jax import checkpoints
-from diffdub_jax.data import datasets, masks, pipeline
+from diffdub_jax.data import datasets, pipeline
 from diffdub_jax.metrics import lipsync
 from diffdub_jax.metrics.image import masked_psnr
 from diffdub_jax.models.renderer import Renderer
@@ -43,8 +43,7 @@ class SegmentRenderer:
         model = renderer_model(self.config)
         self._encode = jax.jit(functools.partial(model.apply, method=Renderer.encode))
         self.size = self.config.data.image_size
-        self.mask_window = int(self.config.data.get("mask_window", 0))
-        self.mask_dilation = float(self.config.data.get("mask_dilation", masks.DILATION_RADIUS))
+        self.mask_window, self.mask_dilation = pipeline.mask_settings(self.config.data)
         self.x_T = jax.random.normal(jax.random.key(self.config.seed + 2), (1, self.size, self.size, 3))
         self._render = jax.jit(functools.partial(
             renderer_steps.render, model=model, schedule=schedule_from_config(self.config),
