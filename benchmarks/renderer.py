@@ -4,8 +4,10 @@
 
 Prints one table row per preset: UNet forward time, GFLOP (XLA cost analysis) and the fraction of
 this machine's peak (a 4096^2 float32 matmul measured in the same run), train images/s, rendered
-frames/s with 20 DDIM steps batched over frames and one frame at a time (the release's way), and
-peak memory (device stats on accelerators, max RSS on CPU).
+frames/s with 20 DDIM steps batched over frames and one frame at a time (the release's way), the
+UNet's share of the matmul peak while rendering each way (batching can only gain what a single frame
+leaves idle), and peak memory (device stats on accelerators, max RSS on CPU; on GPUs it includes
+XLA's convolution autotuning scratch). FLOPs come from the lowered program, before backend passes.
 """
 
 from __future__ import annotations
@@ -35,9 +37,11 @@ _REPEATS = flags.DEFINE_integer("repeats", 3, "Timed repetitions (after one warm
 _DTYPE = flags.DEFINE_enum("dtype", "float32", ["float32", "bfloat16"], "Compute dtype.")
 
 
-def timed(fn, *args, repeats: int) -> float:
-    """Median seconds of fn(*args) over repeats, after a warm-up call."""
+def timed(fn, *args, repeats: int, label: str = "") -> float:
+    """Median seconds of fn(*args) over repeats, after a warm-up call (compilation; logged to stderr)."""
+    start = time.perf_counter()
     jax.block_until_ready(fn(*args))
+    print(f"  {label}: warm-up (compile + run) {time.perf_counter() - start:.1f} s", file=sys.stderr, flush=True)
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
@@ -50,11 +54,13 @@ def peak_flops(repeats: int) -> float:
     """float32 FLOP/s of a 4096^2 matmul on the default device."""
     a = jax.random.normal(jax.random.key(0), (4096, 4096), jnp.float32)
     matmul = jax.jit(lambda x: x @ x)
-    return 2 * 4096**3 / timed(matmul, a, repeats=repeats)
+    return 2 * 4096**3 / timed(matmul, a, repeats=repeats, label="matmul peak")
 
 
-def flops_of(compiled) -> float:
-    analysis = compiled.cost_analysis()
+def flops_of(lowered) -> float:
+    """FLOPs of the program before backend passes: on GPUs, compiled convolutions become cuDNN calls
+    that XLA's cost analysis no longer counts."""
+    analysis = lowered.cost_analysis()
     analysis = analysis[0] if isinstance(analysis, (list, tuple)) else analysis
     return float(analysis.get("flops", float("nan")))
 
@@ -85,15 +91,16 @@ def measure(preset: str, peak: float) -> dict:
     row = {"preset": preset, "size": size}
     repeats = _REPEATS.value
 
+    one = batch_of(size, 1, config.data.num_references)
+    z = jnp.zeros((1, config.model.embed_channels))
+    forward = jax.jit(lambda p, b: model.apply({"params": p}, b["image"], b["reference"],
+                                               jnp.array([500]), z, method=Renderer.denoise))
+    lowered = forward.lower(params, one)
+    flops = flops_of(lowered)  # lowering only: cheap, and the render rows need it too
+    row["forward_gflop"] = flops / 1e9
     if "forward" in _MEASURE.value:
-        one = batch_of(size, 1, config.data.num_references)
-        z = jnp.zeros((1, config.model.embed_channels))
-        forward = jax.jit(lambda p, b: model.apply({"params": p}, b["image"], b["reference"],
-                                                   jnp.array([500]), z, method=Renderer.denoise))
-        compiled = forward.lower(params, one).compile()
-        seconds = timed(compiled, params, one, repeats=repeats)
-        flops = flops_of(compiled)
-        row.update(forward_s=seconds, forward_gflop=flops / 1e9, forward_peak_fraction=flops / seconds / peak)
+        seconds = timed(lowered.compile(), params, one, repeats=repeats, label=f"{preset} forward")
+        row.update(forward_s=seconds, forward_peak_fraction=flops / seconds / peak)
 
     if "train" in _MEASURE.value:
         optimizer = make_optimizer(config.train)
@@ -102,7 +109,7 @@ def measure(preset: str, peak: float) -> dict:
                                          optimizer=optimizer, ema_decay=0.999))
         batch = batch_of(size, _BATCH.value, config.data.num_references)
         key = jax.random.key(1)
-        seconds = timed(lambda s: step(s, batch, key)[1]["loss"], state, repeats=repeats)
+        seconds = timed(lambda s: step(s, batch, key)[1]["loss"], state, repeats=repeats, label=f"{preset} train")
         row["train_images_per_s"] = _BATCH.value / seconds
 
     if "render" in _MEASURE.value:
@@ -110,12 +117,16 @@ def measure(preset: str, peak: float) -> dict:
         render = jax.jit(functools.partial(renderer_steps.render, model=model, schedule=schedule,
                                            num_steps=config.diffusion.sample_steps))
         frames = batch_of(size, _BATCH.value, config.data.num_references)
-        batched = timed(render, params, frames, x_T, repeats=repeats)
+        batched = timed(render, params, frames, x_T, repeats=repeats, label=f"{preset} render batched")
         single = {k: v[:1] for k, v in frames.items()}
-        one_at_a_time = timed(render, params, single, x_T, repeats=repeats)
+        one_at_a_time = timed(render, params, single, x_T, repeats=repeats, label=f"{preset} render single")
         row["render_fps_batched"] = _BATCH.value / batched
         row["render_fps_single"] = 1.0 / one_at_a_time
         row["batched_speedup"] = row["render_fps_batched"] / row["render_fps_single"]
+        # UNet FLOP/s while rendering, as a fraction of the matmul peak: how much room batching had.
+        unet_flops_per_frame = config.diffusion.sample_steps * flops
+        row["batched_peak_fraction"] = row["render_fps_batched"] * unet_flops_per_frame / peak
+        row["single_peak_fraction"] = row["render_fps_single"] * unet_flops_per_frame / peak
     row["peak_memory_gib"] = peak_memory_gib()
     return row
 
@@ -124,15 +135,16 @@ def main(argv):
     del argv
     peak = peak_flops(_REPEATS.value)
     print(f"device: {jax.devices()[0].device_kind}; fp32 matmul peak {peak / 1e9:.0f} GFLOP/s; "
-          f"dtype {_DTYPE.value}; batch {_BATCH.value}")
-    rows = [measure(preset, peak) for preset in _PRESETS.value]
+          f"dtype {_DTYPE.value}; batch {_BATCH.value}", flush=True)
     columns = ["preset", "size", "forward_s", "forward_gflop", "forward_peak_fraction", "train_images_per_s",
-               "render_fps_batched", "render_fps_single", "batched_speedup", "peak_memory_gib"]
+               "render_fps_batched", "render_fps_single", "batched_speedup", "batched_peak_fraction",
+               "single_peak_fraction", "peak_memory_gib"]
     print("| " + " | ".join(columns) + " |")
-    print("|" + "---|" * len(columns))
-    for row in rows:
+    print("|" + "---|" * len(columns), flush=True)
+    for preset in _PRESETS.value:  # a row as soon as it is measured: big presets take minutes
+        row = measure(preset, peak)
         cells = [f"{row[c]:.3g}" if isinstance(row.get(c), float) else str(row.get(c, "-")) for c in columns]
-        print("| " + " | ".join(cells) + " |")
+        print("| " + " | ".join(cells) + " |", flush=True)
 
 
 if __name__ == "__main__":
