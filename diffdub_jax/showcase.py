@@ -23,10 +23,11 @@ import renderer as renderer_config  # noqa: E402  pylint: disable=wrong-import-p
 
 
 def run_demo(workdir: str, dataset: str, data_dir: str, renderer_preset: str = "synthetic",
-             renderer_steps: int = 0, motion_preset: str = "synthetic", motion_steps: int = 0) -> dict:
-    """Builds the synthetic set, trains stage 1, extracts latents, trains stage 2 and dubs a
-    held-out identity's clip with another clip's audio. *_steps > 0 override the presets' number
-    of training steps."""
+             renderer_steps: int = 0, motion_preset: str = "synthetic", motion_steps: int = 0,
+             dub_pairs: int = 4) -> dict:
+    """Builds the synthetic set, trains stage 1, extracts latents, trains stage 2 and dubs held-out
+    identities' clips with other identities' audio (`dub_pairs` pairs; the first is the showcase).
+    *_steps > 0 override the presets' number of training steps."""
     os.makedirs(workdir, exist_ok=True)
     timings = {}
 
@@ -68,9 +69,8 @@ def run_demo(workdir: str, dataset: str, data_dir: str, renderer_preset: str = "
     timed("train_motion_s", motion_loop.train_motion, config, motion_dir)
 
     test = datasets.clip_source(dataset, "test", data_dir)
-    audio_clip = next(i for i in range(1, len(test)) if test[i]["identity"] != test[0]["identity"])
-    summary["dub"] = reused_or_timed("lipsync.json", motion_dir, "dub_s", dub_showcase.dub_held_out_clip, test[0],
-                                     test[audio_clip], renderer_dir, motion_dir, workdir)
+    summary["dub"] = reused_or_timed("lipsync.json", motion_dir, "dub_s", dub_showcase.dub_held_out_clips, test,
+                                     renderer_dir, motion_dir, workdir, num_pairs=dub_pairs)
     summary["timings"] = timings
     path = os.path.join(workdir, "summary.json")
     with open(path + ".tmp", "w", encoding="utf-8") as handle:

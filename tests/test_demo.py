@@ -16,7 +16,7 @@ def test_demo_writes_its_outputs(small_data_dir, tmp_path):
     out = tmp_path / "demo"
     command = [sys.executable, "-m", "diffdub_jax.demo", f"--workdir={out}", f"--dataset={SMALL}",
                f"--data_dir={small_data_dir}", "--renderer_preset=tiny", "--renderer_steps=4",
-               "--motion_preset=tiny", "--motion_steps=2"]
+               "--motion_preset=tiny", "--motion_steps=2", "--dub_pairs=2"]
     env = dict(os.environ)  # conftest set XLA_FLAGS for compile-bound runs
     result = subprocess.run(command, capture_output=True, text=True, check=False, env=env)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -32,6 +32,10 @@ def test_demo_writes_its_outputs(small_data_dir, tmp_path):
     dub = summary["dub"]
     assert json.loads((out / "lipsync.json").read_text()) == dub
     assert dub["dubbed"]["frames"] == dub["source_no_sync_baseline"]["frames"] > 50
+    assert [(p["source_clip"], p["audio_clip"]) for p in dub["pairs"]] == [
+        (dub["source_clip"], dub["audio_clip"]), (dub["audio_clip"], dub["pairs"][1]["audio_clip"])]
+    assert dub["over_pairs"]["pairs"] == 2 and len({p["audio_clip"] for p in dub["pairs"]}) == 2
+    assert (out / "pairs" / f"{dub['pairs'][1]['source_clip']}_with_{dub['pairs'][1]['audio_clip']}" / "dubbed.mp4").is_file()
     dubbed, source = video.probe_video(str(out / "dubbed.mp4")), video.probe_video(str(out / "source.mp4"))
     assert (dubbed.width, dubbed.height, dubbed.fps) == (source.width, source.height, source.fps) == (256, 256, 25.0)
     assert video.probe_video(str(out / "side_by_side.mp4")).width == 2 * 256 + 4
