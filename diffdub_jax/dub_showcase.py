@@ -19,6 +19,7 @@ from PIL import Image
 
 from diffdub_jax.data import datasets, video
 from diffdub_jax.inference.dub import dub
+from diffdub_jax.inference.models import DubbingModels
 from diffdub_jax.metrics import lipsync
 
 SOURCE_SCALE = 4  # 64 px synthetic frames -> 256 px video: dlib's detector needs faces of ~80 px
@@ -60,7 +61,7 @@ def _side_by_side(left: np.ndarray, right: np.ndarray) -> np.ndarray:
 
 
 def _dub_and_score(source_clip: Mapping, audio_clip: Mapping, renderer_workdir: str, motion_workdir: str,
-                   output_dir: str, mode: str) -> tuple[dict, np.ndarray, np.ndarray, str]:
+                   output_dir: str, mode: str, models: DubbingModels) -> tuple[dict, np.ndarray, np.ndarray, str]:
     """Dubs source_clip with audio_clip's audio into output_dir/dubbed.mp4 and scores the dub and the
     untouched source against that audio. Returns (scores, source frames as played, dubbed frames,
     the new audio's path)."""
@@ -75,7 +76,7 @@ def _dub_and_score(source_clip: Mapping, audio_clip: Mapping, renderer_workdir: 
     dubbed_path = os.path.join(output_dir, "dubbed.mp4")
     schedule = {}
     result = dub(source_path, dubbed_path, renderer_workdir, motion_workdir, audio_path=audio_path, mode=mode,
-                 crop_scale=SYNTHETIC_CROP_SCALE, on_frame=lambda t, s, frame: schedule.setdefault(t, s))
+                 crop_scale=SYNTHETIC_CROP_SCALE, models=models, on_frame=lambda t, s, frame: schedule.setdefault(t, s))
     order = np.array([schedule[t] for t in range(result.num_frames)])
     dubbed = np.stack(list(video.read_frames(dubbed_path)))
     undubbed = np.stack([source_frames[s] for s in order])  # the source, played against the new audio
@@ -127,8 +128,9 @@ def dub_held_out_clips(clips: Sequence[Mapping], renderer_workdir: str, motion_w
     side_by_side.mp4 and dub_strip.png in output_dir; the others go to output_dir/pairs/. Writes
     lipsync.json: the showcase's scores, every pair's and their summary."""
     pairs = held_out_pairs(clips, num_pairs)
+    models = DubbingModels.load(renderer_workdir, motion_workdir)  # one load and compilation for every pair
     scores, undubbed, dubbed, audio_path = _dub_and_score(clips[pairs[0][0]], clips[pairs[0][1]], renderer_workdir,
-                                                          motion_workdir, output_dir, mode)
+                                                          motion_workdir, output_dir, mode, models)
     fps = float(clips[pairs[0][0]]["fps"])
     video.write_video(os.path.join(output_dir, "side_by_side.mp4"),
                       (_side_by_side(a, b) for a, b in zip(undubbed, dubbed)), fps, audio_path=audio_path)
@@ -139,7 +141,8 @@ def dub_held_out_clips(clips: Sequence[Mapping], renderer_workdir: str, motion_w
     every_pair = [scores]
     for source, audio in pairs[1:]:
         pair_dir = os.path.join(output_dir, "pairs", f"{_text(clips[source]['clip_id'])}_with_{_text(clips[audio]['clip_id'])}")
-        every_pair.append(_dub_and_score(clips[source], clips[audio], renderer_workdir, motion_workdir, pair_dir, mode)[0])
+        every_pair.append(_dub_and_score(clips[source], clips[audio], renderer_workdir, motion_workdir, pair_dir, mode,
+                                         models)[0])
     result = dict(scores, pairs=every_pair, over_pairs=summarise_pairs(every_pair))
     _write_json(os.path.join(output_dir, "lipsync.json"), result)
     return result

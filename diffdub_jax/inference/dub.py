@@ -82,13 +82,14 @@ def _reference_frames(found: np.ndarray, count: int, mode: str) -> np.ndarray:
 def dub(video_path: str, output_path: str, renderer_workdir: str, motion_workdir: str, *,
         audio_path: str | None = None, mode: str = "few_shot", extend: str = "pingpong", face_index: int = 0,
         batch_size: int = 16, seed: int = 0, crop_scale: float = faces.CROP_SCALE,
-        detector: faces.LandmarkDetector | None = None,
+        detector: faces.LandmarkDetector | None = None, models: DubbingModels | None = None,
         on_frame: Callable[[int, int, np.ndarray], None] | None = None) -> DubResult:
     """Re-renders the lower face of video_path so its lips follow audio_path (default: the video's
     own audio track) and writes output_path (h264 + aac mp4, source fps and resolution, the new
     audio's duration). crop_scale is the crop side over the face box's size: the authors' 1.6 by
     default; a renderer trained on other framing needs its own (the synthetic set's frames are the
-    whole crop: 2.0). on_frame(output_index, source_index, frame) observes each output frame."""
+    whole crop: 2.0). `models`, already loaded from the two workdirs, lets several dubs share one
+    load and one compilation. on_frame(output_index, source_index, frame) observes each output frame."""
     if mode not in REFERENCE_MODES:
         raise ValueError(f"unknown reference mode {mode!r}; choose one of {REFERENCE_MODES}")
     video.check_output_path(output_path)
@@ -102,7 +103,8 @@ def dub(video_path: str, output_path: str, renderer_workdir: str, motion_workdir
         raise audio.AudioError(f"{audio_source}: the audio is empty")
     num_output = max(1, int(round(len(waveform) / audio.SAMPLE_RATE * info.fps)))
     schedule = video.frame_schedule(info.num_frames, num_output, extend)
-    models = DubbingModels.load(renderer_workdir, motion_workdir, batch_size)
+    if models is None:
+        models = DubbingModels.load(renderer_workdir, motion_workdir, batch_size)
     size = models.image_size
     tick = timer.add("load", tick)
 
