@@ -33,8 +33,8 @@ def get_config(preset: str = "real") -> ml_collections.ConfigDict:
     diffusion.beta_start = 1e-4
     diffusion.beta_end = 0.02
     diffusion.sample_steps = 20
-    # 'uniform' is the release's loss; 'min_snr' (gamma 5) weights the noisy, content-deciding steps
-    # up, which is what lets a small, briefly trained renderer draw the mouth from z_sem.
+    # 'uniform' is the release's loss; 'min_snr' weights the noisy, content-deciding steps up (the
+    # lower gamma, the more), which is what lets a small, briefly trained renderer draw the mouth from z_sem.
     diffusion.loss_weighting = {"real": "uniform", "synthetic": "min_snr", "tiny": "uniform"}[preset]
     diffusion.min_snr_gamma = 1.0
 
