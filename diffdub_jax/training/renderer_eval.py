@@ -54,6 +54,10 @@ class SegmentRenderer:
         crops = np.stack([pipeline.clean_encoder_crop(frames, int(i), self.size) for i in indices])
         return np.asarray(self._encode({"params": self.params}, crops))
 
+    def render_batch(self, batch: dict, z_sem: np.ndarray | None = None) -> np.ndarray:
+        """Renders of a model-input batch in [-1, 1]; z_sem defaults to the batch's own encoding."""
+        return np.asarray(self._render(self.params, batch, self.x_T, z_sem=None if z_sem is None else jnp.asarray(z_sem)))
+
     def __call__(self, frames, indices: np.ndarray, reference_index: int, latents: np.ndarray):
         """uint8 renders (N, S, S, 3) and the landmarks (N, 68, 2) at that size."""
         images, landmarks = zip(*(pipeline.frame_at_size(frames, int(i), self.size) for i in indices))
@@ -64,16 +68,18 @@ class SegmentRenderer:
             "edit_mask": np.stack([pipeline.clip_edit_mask(frames, int(i), self.size, self.mask_window, self.mask_dilation)
                                    for i in indices]),
         }
-        rendered = np.asarray(self._render(self.params, batch, self.x_T, z_sem=jnp.asarray(latents)))
+        rendered = self.render_batch(batch, latents)
         return np.clip((rendered + 1) * 127.5, 0, 255).astype(np.uint8), np.stack(landmarks)
 
 
 def evaluate_lipsync(config: ml_collections.ConfigDict, workdir: str, split: str = "test", num_clips: int = 8,
-                     segment_frames: int = 32) -> dict:
+                     segment_frames: int = 32, render: SegmentRenderer | None = None) -> dict:
     """Mean per-clip Pearson r between the mouth opening of frames rendered from their own z_sem
     and the true openness, over segment_frames consecutive frames from the middle of each of up
-    to num_clips clips (away from the silence a clip may start with)."""
-    render = SegmentRenderer(workdir, config)
+    to num_clips clips (away from the silence a clip may start with). `render`: workdir's renderer,
+    when already loaded."""
+    if render is None:
+        render = SegmentRenderer(workdir, config)
     source = datasets.clip_source(config.data.name, split, config.data.data_dir)
     scores = {"true_latents_lipsync_r": [], "shuffled_latents_lipsync_r": [], "source_pixels_lipsync_r": []}
     for index in range(min(num_clips, len(source))):
@@ -100,17 +106,12 @@ def evaluate_reconstruction(config: ml_collections.ConfigDict, workdir: str, spl
     `reconstruction.json` to output_dir (default workdir)."""
     output_dir = output_dir or workdir
     os.makedirs(output_dir, exist_ok=True)
-    model = renderer_model(config)
-    params = checkpoints.restore_params(workdir)
-    size = config.data.image_size
-    x_T = jax.random.normal(jax.random.key(config.seed + 2), (1, size, size, 3))
-    render = jax.jit(functools.partial(renderer_steps.render, model=model, schedule=schedule_from_config(config),
-                                       num_steps=config.diffusion.sample_steps))
+    render = SegmentRenderer(workdir, config)  # one restore and compilation for both evaluations
     stream = iter(pipeline.renderer_pipeline(config, split, augment_crop=False))
     rendered, targets, edit_masks, references, first = [], [], [], [], None
     for _ in range(num_batches):
         batch = {k: v for k, v in next(stream).items() if k in MODEL_INPUTS}
-        out = np.asarray(render(params, batch, x_T))
+        out = render.render_batch(batch)
         if first is None:
             first = (batch, out)
         rendered.append(out)
@@ -126,7 +127,7 @@ def evaluate_reconstruction(config: ml_collections.ConfigDict, workdir: str, spl
         "baseline_reference_copy_psnr": masked_psnr(references, targets, edit_masks),
         "outside_mask_identical": bool(np.array_equal(rendered[edit_masks[..., 0] < 0.5],
                                                       targets[edit_masks[..., 0] < 0.5])),
-        **evaluate_lipsync(config, workdir, split, config.eval.lipsync_clips, config.eval.lipsync_frames),
+        **evaluate_lipsync(config, workdir, split, config.eval.lipsync_clips, config.eval.lipsync_frames, render),
     }
     Image.fromarray(sample_grid(first[0], first[1])).save(os.path.join(output_dir, "reconstructions.png"))
     with open(os.path.join(output_dir, "reconstruction.json.tmp"), "w", encoding="utf-8") as handle:
