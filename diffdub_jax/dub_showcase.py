@@ -1,4 +1,4 @@
-"""The demo's dub: a held-out synthetic clip re-voiced with another clip's audio, and its score.
+"""The demo's dubs: held-out synthetic clips re-voiced with other identities' audio, and their scores.
 
 The synthetic set knows the true mouth openness behind every audio track, so lip sync can be
 scored from pixels: the mouth opening measured in each output frame (metrics.lipsync, in a box
@@ -53,7 +53,8 @@ def score_lipsync(frames: np.ndarray, landmarks: np.ndarray, mouth_openness: np.
     opening = lipsync.mouth_openings(frames[:count], landmarks[:count])
     envelope = lipsync.audio_envelope(np.asarray(waveform, np.float64) / 32768.0, sample_rate, fps, count)
     return {"r_vs_true_mouth_openness": lipsync.pearson(opening, mouth_openness[:count]),
-            "r_vs_audio_envelope": lipsync.pearson(opening, envelope), "frames": int(count)}
+            "r_vs_audio_envelope": lipsync.pearson(opening, envelope), "frames": int(count),
+            "mouth_opening_std": float(np.std(opening))}  # 0: no mouth found to move (r is then 0)
 
 
 def _side_by_side(left: np.ndarray, right: np.ndarray) -> np.ndarray:
@@ -116,7 +117,7 @@ def summarise_pairs(pairs: Sequence[dict]) -> dict:
     dubbed = np.array([p["dubbed"][key] for p in pairs])
     source = np.array([p["source_no_sync_baseline"][key] for p in pairs])
     difference = dubbed - source
-    stderr = float(difference.std(ddof=1) / np.sqrt(len(pairs))) if len(pairs) > 1 else float("nan")
+    stderr = float(difference.std(ddof=1) / np.sqrt(len(pairs))) if len(pairs) > 1 else None
     return {"pairs": len(pairs), "dubbed_mean_r": float(dubbed.mean()), "source_mean_r": float(source.mean()),
             "difference_mean": float(difference.mean()), "difference_standard_error": stderr,
             "pairs_where_dub_is_better": int((difference > 0).sum())}

@@ -29,3 +29,4 @@ def test_summary_is_the_paired_difference_with_its_standard_error():
     assert summary["difference_mean"] == pytest.approx(differences.mean())
     assert summary["difference_standard_error"] == pytest.approx(differences.std(ddof=1) / np.sqrt(3))
     assert summary["pairs_where_dub_is_better"] == 2
+    assert dub_showcase.summarise_pairs([pair(0.3, 0.1)])["difference_standard_error"] is None
