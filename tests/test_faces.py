@@ -130,9 +130,10 @@ def test_paste_changes_only_the_feathered_lower_face(detector, astronaut):
     corner = faces.CropBox(width - box.side, height - box.side, box.side, box.face)
     rendered = np.full((size, size, 3), 255, np.uint8)
 
-    out = paste.paste_face(frame, rendered, corner, lm)
+    edit_region = masks.edit_mask(lm, size)
+    out = paste.paste_face(frame, rendered, corner, edit_region)
     alpha = np.zeros((height, width), np.float32)
-    faces.cut(alpha, corner)[...] = paste.feather_mask(lm, size, corner.side)
+    faces.cut(alpha, corner)[...] = paste.feather_mask(edit_region, corner.side)
     assert out.shape == frame.shape and out.dtype == np.uint8
     np.testing.assert_array_equal(out[alpha == 0], frame[alpha == 0])  # bit-identical outside
     changed = (out != frame).any(-1)

@@ -90,7 +90,7 @@ def test_real_face_is_dubbed_end_to_end(stages, speech, tmp_path):
         pasted = np.zeros(frame.shape[:2], bool)
         nearby = track.landmarks_at(size)[masks.window(s, len(decoded), radius)]
         pasted[box.y0 : box.y0 + box.side, box.x0 : box.x0 + box.side] = \
-            paste.feather_mask(nearby, size, box.side, dilation=config.data.mask_dilation) > 0
+            paste.feather_mask(masks.edit_mask(nearby, size, config.data.mask_dilation), box.side) > 0
         changed = np.any(frame != decoded[s], axis=-1)
         assert not (changed & ~pasted).any(), f"frame {t}: pixels outside the pasted lower face changed"
         changed_any |= changed.any()

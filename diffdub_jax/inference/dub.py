@@ -141,20 +141,21 @@ def dub(video_path: str, output_path: str, renderer_workdir: str, motion_workdir
                 outputs = np.arange(start, min(start + batch_size, num_output))
                 sources = schedule[outputs]
                 with_face = track.found[sources]
-                rendered = {}
+                rendered, edit_regions = {}, {}
                 if with_face.any():
                     chosen = sources[with_face]
-                    edit = np.stack([masks.edit_mask(mask_landmarks(s), size, models.mask_dilation)[..., None] for s in chosen]).astype(np.float32)
-                    images = models.render(pipeline.to_unit_range(crops[chosen]), reference_image, edit,
+                    edit = np.stack([masks.edit_mask(mask_landmarks(s), size, models.mask_dilation)
+                                     for s in chosen]).astype(np.float32)
+                    images = models.render(pipeline.to_unit_range(crops[chosen]), reference_image, edit[..., None],
                                            latents[outputs[with_face]], x_T)
                     rendered = dict(zip(outputs[with_face], np.clip(np.rint((images + 1) * 127.5), 0, 255).astype(np.uint8)))
+                    edit_regions = dict(zip(outputs[with_face], edit))
                 tick = timer.add("render", tick)
                 composed = []
                 for t, s in zip(outputs, sources):
                     frame = np.asarray(frames[s])
                     if t in rendered:
-                        frame = paste.paste_face(frame, rendered[t], track.box, mask_landmarks(s),
-                                                 dilation=models.mask_dilation)
+                        frame = paste.paste_face(frame, rendered[t], track.box, edit_regions[t])
                     composed.append(frame)
                     if on_frame is not None:
                         on_frame(int(t), int(s), frame)
