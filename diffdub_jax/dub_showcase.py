@@ -9,7 +9,6 @@ is the no-sync baseline.
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Mapping, Sequence
 
@@ -17,7 +16,7 @@ import numpy as np
 import soundfile
 from PIL import Image
 
-from diffdub_jax.data import datasets, video
+from diffdub_jax.data import datasets, report, video
 from diffdub_jax.inference.dub import dub
 from diffdub_jax.inference.models import DubbingModels
 from diffdub_jax.metrics import lipsync
@@ -91,12 +90,6 @@ def _dub_and_score(source_clip: Mapping, audio_clip: Mapping, renderer_workdir: 
     return scores, undubbed, dubbed, audio_path
 
 
-def _write_json(path: str, value: dict) -> None:
-    with open(path + ".tmp", "w", encoding="utf-8") as handle:
-        json.dump(value, handle, indent=2)
-    os.replace(path + ".tmp", path)
-
-
 def held_out_pairs(clips: Sequence[Mapping], count: int) -> list[tuple[int, int]]:
     """(source, audio) clip indices: the first clip of each of `count` identities, each re-voiced with
     the first clip of the next identity (cyclically), so no clip is dubbed with its own person's voice."""
@@ -145,5 +138,5 @@ def dub_held_out_clips(clips: Sequence[Mapping], renderer_workdir: str, motion_w
         every_pair.append(_dub_and_score(clips[source], clips[audio], renderer_workdir, motion_workdir, pair_dir, mode,
                                          models)[0])
     result = dict(scores, pairs=every_pair, over_pairs=summarise_pairs(every_pair))
-    _write_json(os.path.join(output_dir, "lipsync.json"), result)
+    report.write_json(os.path.join(output_dir, "lipsync.json"), result)
     return result

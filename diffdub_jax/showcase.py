@@ -72,8 +72,5 @@ def run_demo(workdir: str, dataset: str, data_dir: str, renderer_preset: str = "
     summary["dub"] = reused_or_timed("lipsync.json", motion_dir, "dub_s", dub_showcase.dub_held_out_clips, test,
                                      renderer_dir, motion_dir, workdir, num_pairs=dub_pairs)
     summary["timings"] = timings
-    path = os.path.join(workdir, "summary.json")
-    with open(path + ".tmp", "w", encoding="utf-8") as handle:
-        json.dump(summary, handle, indent=2)
-    os.replace(path + ".tmp", path)
+    report.write_json(os.path.join(workdir, "summary.json"), summary)
     return summary

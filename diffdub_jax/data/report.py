@@ -103,8 +103,12 @@ def write_report(name: str, split: str, data_dir: str, out_dir: str, num_clips: 
         "pixel_mouth_opening_vs_audio_envelope_r_per_clip_mean": float(np.mean(env_r)),
         "contact_sheet": sheet_path,
     }
-    summary_path = os.path.join(out_dir, "dataset_summary.json")
-    with open(summary_path + ".tmp", "w", encoding="utf-8") as handle:
-        json.dump(summary, handle, indent=2)
-    os.replace(summary_path + ".tmp", summary_path)
+    write_json(os.path.join(out_dir, "dataset_summary.json"), summary)
     return summary
+
+
+def write_json(path: str, value: dict) -> None:
+    """Writes value to path through a temporary file, so a reader never sees half of it."""
+    with open(path + ".tmp", "w", encoding="utf-8") as handle:
+        json.dump(value, handle, indent=2)
+    os.replace(path + ".tmp", path)

@@ -15,7 +15,6 @@ same renders with z_sem taken from other frames of the clip (no sync, near 0).
 from __future__ import annotations
 
 import functools
-import json
 import os
 
 import jax
@@ -26,7 +25,7 @@ from PIL import Image
 import jax.numpy as jnp
 
 from diffdub_jax import checkpoints
-from diffdub_jax.data import datasets, pipeline
+from diffdub_jax.data import datasets, pipeline, report
 from diffdub_jax.metrics import lipsync
 from diffdub_jax.metrics.image import masked_psnr
 from diffdub_jax.models.renderer import Renderer
@@ -130,7 +129,5 @@ def evaluate_reconstruction(config: ml_collections.ConfigDict, workdir: str, spl
         **evaluate_lipsync(config, workdir, split, config.eval.lipsync_clips, config.eval.lipsync_frames, render),
     }
     Image.fromarray(sample_grid(first[0], first[1])).save(os.path.join(output_dir, "reconstructions.png"))
-    with open(os.path.join(output_dir, "reconstruction.json.tmp"), "w", encoding="utf-8") as handle:
-        json.dump(result, handle, indent=2)
-    os.replace(os.path.join(output_dir, "reconstruction.json.tmp"), os.path.join(output_dir, "reconstruction.json"))
+    report.write_json(os.path.join(output_dir, "reconstruction.json"), result)
     return result
