@@ -90,20 +90,48 @@ def test_ddim_timesteps_follow_the_release():
         ddim.ddim_timesteps(1000, 999)
 
 
-@pytest.mark.parametrize("num_steps", [20, 5, 50])
-def test_ddim_with_an_exact_epsilon_oracle_returns_x0(num_steps):
-    schedule = Schedule.linear()
+@pytest.mark.parametrize("prediction,num_steps", [("epsilon", 20), ("epsilon", 5), ("epsilon", 50), ("x0", 20),
+                                                 ("v", 20), ("v", 5)])
+def test_ddim_with_an_exact_oracle_returns_x0(prediction, num_steps):
+    schedule = Schedule.linear(prediction=prediction)
     batch = random_batch(16, 3, seed=num_steps)
     x0 = jnp.asarray(batch["image"]) * 0.9
     alphas = jnp.asarray(schedule.alphas_cumprod, jnp.float32)
 
-    def oracle(x_t, t):
+    def oracle(x_t, t):  # what a perfect network outputs: the target for the noise x_t implies
         a = alphas[t][:, None, None, None]
-        return (x_t - jnp.sqrt(a) * x0) / jnp.sqrt(1 - a)
+        return schedule.target(x0, t, (x_t - jnp.sqrt(a) * x0) / jnp.sqrt(1 - a))
 
     x_T = jax.random.normal(jax.random.key(1), x0.shape)
     out = ddim.ddim_sample(oracle, schedule, x_T, x0, batch["edit_mask"], num_steps=num_steps)
     np.testing.assert_allclose(out, x0, atol=2e-4)
+
+
+def test_every_prediction_maps_its_target_back_to_x0_and_an_x0_error_costs_the_same_under_min_snr():
+    """min-SNR weights are set per parameterisation so that the objective, measured on x0, is one."""
+    batch = random_batch(16, 4)
+    x0, mask = jnp.asarray(batch["image"]), jnp.asarray(batch["edit_mask"])
+    t = jnp.array([999, 500, 10, 0])
+    noise = jax.random.normal(jax.random.key(0), x0.shape)
+    error = 0.1 * jax.random.normal(jax.random.key(1), x0.shape)
+    rng = jax.random.key(3)
+    drawn_t = jax.random.randint(jax.random.split(rng)[0], (4,), 0, 1000)
+    alphas = jnp.asarray(Schedule.linear().alphas_cumprod, jnp.float32)
+    costs = []
+    for prediction in ("epsilon", "x0", "v"):
+        schedule = Schedule.linear(prediction=prediction)
+        x_t = schedule.q_sample(x0, t, noise)
+        np.testing.assert_allclose(schedule.predicted_x0(schedule.target(x0, t, noise), x_t, t), x0, atol=1e-3)
+
+        def off_by_error(x_t, t):  # outputs the target of the wrong image x0 + error
+            a = alphas[t][:, None, None, None]
+            return schedule.target(x0 + error, t, (x_t - jnp.sqrt(a) * (x0 + error)) / jnp.sqrt(1 - a))
+        costs.append(float(losses.masked_denoising_loss(off_by_error, schedule, x0, mask, rng, "min_snr", 1.0)))
+    snr = Schedule.linear().snr[np.asarray(drawn_t)]
+    expected = jnp.mean(jnp.asarray(np.minimum(snr, 1.0), jnp.float32)[:, None, None, None] * mask * error**2)
+    np.testing.assert_allclose(costs, [expected] * 3, rtol=2e-3)
+    with pytest.raises(ValueError, match="unknown diffusion prediction"):
+        Schedule.linear(prediction="score")
 
 
 def test_pixels_outside_the_edit_mask_are_bit_identical_after_rendering():
@@ -129,8 +157,8 @@ def test_training_input_keeps_the_known_region_clean_and_loss_is_masked():
     rng = jax.random.key(3)
     t_rng, noise_rng = jax.random.split(rng)
     true_noise = jax.random.normal(noise_rng, x0.shape)
-    perfect = losses.masked_epsilon_loss(lambda x, t: true_noise, schedule, x0, mask, rng)
-    zero = losses.masked_epsilon_loss(lambda x, t: jnp.zeros_like(x), schedule, x0, mask, rng)
+    perfect = losses.masked_denoising_loss(lambda x, t: true_noise, schedule, x0, mask, rng)
+    zero = losses.masked_denoising_loss(lambda x, t: jnp.zeros_like(x), schedule, x0, mask, rng)
     assert float(perfect) == 0.0
     np.testing.assert_allclose(zero, jnp.mean(mask * true_noise**2), rtol=1e-6)
 
@@ -148,7 +176,7 @@ def test_min_snr_weighting_caps_the_clean_steps_and_keeps_the_noisy_ones():
     t_rng, noise_rng = jax.random.split(jax.random.key(3))
     drawn_t = jax.random.randint(t_rng, (4,), 0, 1000)
     noise = jax.random.normal(noise_rng, x0.shape)
-    weighted = losses.masked_epsilon_loss(lambda x, t: jnp.zeros_like(x), schedule, x0, mask, jax.random.key(3),
+    weighted = losses.masked_denoising_loss(lambda x, t: jnp.zeros_like(x), schedule, x0, mask, jax.random.key(3),
                                           weighting="min_snr")
     w = losses.loss_weights(schedule, drawn_t, "min_snr")
     np.testing.assert_allclose(weighted, jnp.mean(w[:, None, None, None] * mask * noise**2), rtol=1e-6)

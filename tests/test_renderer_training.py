@@ -32,7 +32,7 @@ def test_tiny_config_overfits_one_batch():
     @jax.jit
     def eval_loss(params):
         def one(key):
-            return losses.masked_epsilon_loss(
+            return losses.masked_denoising_loss(
                 lambda x_t, t: model.apply({"params": params}, x_t, batch["reference"], t, batch["encoder_crop"]),
                 schedule, batch["image"], batch["edit_mask"], key)
         return jnp.mean(jax.vmap(one)(jax.random.split(jax.random.key(9), 16)))

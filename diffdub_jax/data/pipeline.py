@@ -57,16 +57,15 @@ def mask_settings(data: ml_collections.ConfigDict) -> tuple[int, float]:
     return int(data.get("mask_window", 0)), float(data.get("mask_dilation", masks.DILATION_RADIUS))
 
 
-def clip_edit_mask(frames: Mapping, index: int, size: int, mask_window: int = 0,
-                   mask_dilation: float = masks.DILATION_RADIUS, scale: np.ndarray | None = None) -> np.ndarray:
-    """(size, size, 1) float32 edit mask of frame `index`: the union of the edit regions of the
-    frames within mask_window of it (0: its own region, as the release draws it), dilated by
-    mask_dilation px at 256 (masks.edit_mask). scale, the
-    (x, y) factor from the stored frames to size, is read off the frame when not given."""
-    if scale is None:
-        scale = _decode_at_size(frames["image"][index], size)[1]
+def frame_with_edit_mask(frames: Mapping, index: int, size: int, mask_window: int = 0,
+                         mask_dilation: float = masks.DILATION_RADIUS) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """frame_at_size of frame `index` and its (size, size, 1) float32 edit mask: the union of the
+    edit regions of the frames within mask_window of it (0: its own region, as the release draws
+    it), dilated by mask_dilation px at 256 (masks.edit_mask). The frame is decoded once."""
+    image, scale = _decode_at_size(frames["image"][index], size)
     nearby = np.asarray(frames["landmarks"][masks.window(index, len(frames["image"]), mask_window)])
-    return masks.edit_mask(_scaled(nearby, scale), size, mask_dilation)[..., None].astype(np.float32)
+    edit_mask = masks.edit_mask(_scaled(nearby, scale), size, mask_dilation)[..., None].astype(np.float32)
+    return image, _scaled(frames["landmarks"][index], scale), edit_mask
 
 
 def clean_encoder_crop(frames: Mapping, index: int, size: int) -> np.ndarray:
@@ -82,7 +81,7 @@ def renderer_example(record_index: int, clip: Mapping, rng: np.random.Generator,
     """One stage-1 example from a clip: a random target frame and other frame(s) as references.
 
     Returns image / reference (channels 3 * num_references) / encoder_crop in [-1, 1], the edit
-    mask (1 = regenerate; see clip_edit_mask) as float32 (H, W, 1), and the
+    mask (1 = regenerate; see frame_with_edit_mask) as float32 (H, W, 1), and the
     record, frame and identity indices.
     """
     frames = clip["frames"]
@@ -91,8 +90,7 @@ def renderer_example(record_index: int, clip: Mapping, rng: np.random.Generator,
         raise ValueError(f"clip {clip['clip_id']!r} has {num_frames} frames; "
                          f"{1 + num_references} are needed for a target and its references")
     chosen = rng.choice(num_frames, size=1 + num_references, replace=False)
-    image, scale = _decode_at_size(frames["image"][chosen[0]], image_size)
-    landmarks = _scaled(frames["landmarks"][chosen[0]], scale)
+    image, landmarks, edit_mask = frame_with_edit_mask(frames, int(chosen[0]), image_size, mask_window, mask_dilation)
     references = [_decode_at_size(frames["image"][i], image_size)[0] for i in chosen[1:]]
     crop = masks.encoder_crop(image, landmarks, image_size)
     if augment_crop:
@@ -101,7 +99,7 @@ def renderer_example(record_index: int, clip: Mapping, rng: np.random.Generator,
         "image": to_unit_range(image),
         "reference": to_unit_range(np.concatenate(references, axis=-1)),
         "encoder_crop": to_unit_range(crop),
-        "edit_mask": clip_edit_mask(frames, int(chosen[0]), image_size, mask_window, mask_dilation, scale),
+        "edit_mask": edit_mask,
         "record_index": np.int32(record_index),
         "frame_index": np.int32(chosen[0]),
         "identity": np.int32(clip["identity"]),

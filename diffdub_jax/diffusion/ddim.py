@@ -2,9 +2,10 @@
 
 Before every step the known region (outside the edit mask) is replaced by the clean source, so
 only the lower face is generated. The denoiser sees the original 1000-step timestep values of the
-spaced schedule (0, 50, ..., 950 for 20 steps). Predicted x0 is clipped to [-1, 1] and epsilon
-re-derived from it, as in the release. A whole batch of frames is sampled at once; pass the same
-x_T for every frame of a clip to keep the texture of the mouth region stable over time.
+spaced schedule (0, 50, ..., 950 for 20 steps). Its output becomes a predicted x0 (whatever the
+schedule's `prediction`), which is clipped to [-1, 1] and epsilon re-derived from it, as in the
+release. A whole batch of frames is sampled at once; pass the same x_T for every frame of a clip to
+keep the texture of the mouth region stable over time.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ def _step_coefficients(schedule: Schedule, num_steps: int, eta: float) -> dict[s
 
 
 def ddim_sample(
-    predict_eps: Callable[[jnp.ndarray, jnp.ndarray], jnp.ndarray],
+    denoise: Callable[[jnp.ndarray, jnp.ndarray], jnp.ndarray],
     schedule: Schedule,
     x_T: jnp.ndarray,
     known: jnp.ndarray,
@@ -61,7 +62,7 @@ def ddim_sample(
     """Samples a batch of frames. known: the source frames in [-1, 1] (only their pixels outside
     edit_mask are used); edit_mask: 1 where to generate, broadcastable to x_T.
 
-    predict_eps(x_t, t) is the denoiser with its conditioning (reference frame, z_sem) bound.
+    denoise(x_t, t) is the network with its conditioning (reference frame, z_sem) bound.
     paste_known_at_end=False reproduces the release, which leaves the last step unpasted.
     """
     if eta > 0 and rng is None:
@@ -77,8 +78,7 @@ def ddim_sample(
         c, key = inputs
         x = paste(x)
         t = jnp.full((x.shape[0],), c["t"], jnp.int32)
-        eps = predict_eps(x, t).astype(jnp.float32)
-        x0 = c["recip"] * x - c["recip_m1"] * eps
+        x0 = schedule.predicted_x0(denoise(x, t).astype(jnp.float32), x, t)
         if clip_denoised:
             x0 = jnp.clip(x0, -1.0, 1.0)
         eps = (c["recip"] * x - x0) / c["recip_m1"]

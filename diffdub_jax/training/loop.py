@@ -28,7 +28,7 @@ from diffdub_jax.data import pipeline
 from diffdub_jax.diffusion.schedule import Schedule
 from diffdub_jax.models.renderer import Renderer, build_renderer
 from diffdub_jax.training import renderer_steps
-from diffdub_jax.training.state import TrainState, create_state, make_optimizer
+from diffdub_jax.training.state import TrainState, create_state, learning_rate_schedule, make_optimizer
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -41,7 +41,7 @@ def renderer_model(config: ml_collections.ConfigDict) -> Renderer:
 
 def schedule_from_config(config: ml_collections.ConfigDict) -> Schedule:
     d = config.diffusion
-    return Schedule.linear(d.num_timesteps, d.beta_start, d.beta_end)
+    return Schedule.linear(d.num_timesteps, d.beta_start, d.beta_end, d.get("prediction", "epsilon"))
 
 
 def init_params(model: Renderer, config: ml_collections.ConfigDict, rng: jax.Array):
@@ -139,6 +139,7 @@ def run_stage(config: ml_collections.ConfigDict, workdir: str, *, name: str,
     writer = SummaryWriter(os.path.join(workdir, "tensorboard")) if process == 0 else None
     sampler = make_sampler(writer)
     sample_every = config.train.get("sample_every", 0)
+    learning_rate = learning_rate_schedule(config.train)  # for logging; the optimizer holds its own
     last_step = config.train.num_steps if stop_after is None else min(stop_after, config.train.num_steps)
     start = int(state.step)
     progress = tqdm(range(start, last_step), initial=start, total=last_step, desc=name, disable=process != 0)
@@ -163,7 +164,8 @@ def run_stage(config: ml_collections.ConfigDict, workdir: str, *, name: str,
             if writer:
                 writer.add_scalar("train/loss", float(metrics["loss"]), done)
                 writer.add_scalar("train/grad_norm", float(metrics["grad_norm"]), done)
-                writer.add_scalar("train/learning_rate", config.train.learning_rate, done)
+                writer.add_scalar("train/learning_rate",
+                                  float(learning_rate(done) if callable(learning_rate) else learning_rate), done)
                 writer.add_scalar("train/steps_per_second", steps_per_second, done)
         if should_save:
             run.save(done, state, iterator.get_state(), config)

@@ -59,13 +59,14 @@ class SegmentRenderer:
 
     def __call__(self, frames, indices: np.ndarray, reference_index: int, latents: np.ndarray):
         """uint8 renders (N, S, S, 3) and the landmarks (N, 68, 2) at that size."""
-        images, landmarks = zip(*(pipeline.frame_at_size(frames, int(i), self.size) for i in indices))
+        images, landmarks, edit_masks = zip(*(
+            pipeline.frame_with_edit_mask(frames, int(i), self.size, self.mask_window, self.mask_dilation)
+            for i in indices))
         reference = pipeline.to_unit_range(pipeline.frame_at_size(frames, reference_index, self.size)[0])
         batch = {
             "image": pipeline.to_unit_range(np.stack(images)),
             "reference": np.repeat(reference[None], len(indices), axis=0),
-            "edit_mask": np.stack([pipeline.clip_edit_mask(frames, int(i), self.size, self.mask_window, self.mask_dilation)
-                                   for i in indices]),
+            "edit_mask": np.stack(edit_masks),
         }
         rendered = self.render_batch(batch, latents)
         return np.clip((rendered + 1) * 127.5, 0, 255).astype(np.uint8), np.stack(landmarks)

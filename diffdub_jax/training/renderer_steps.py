@@ -1,4 +1,4 @@
-"""Jitted stage-1 steps: the masked-epsilon train step and batched DDIM rendering."""
+"""Jitted stage-1 steps: the masked denoising train step and batched DDIM rendering."""
 
 from __future__ import annotations
 
@@ -20,10 +20,10 @@ def train_step(state: TrainState, batch: dict, rng: jax.Array, *, model: Rendere
     noise_rng, dropout_rng = jax.random.split(step_rng)
 
     def loss_fn(params):
-        def predict_eps(x_t, t):
+        def denoise(x_t, t):
             return model.apply({"params": params}, x_t, batch["reference"], t, batch["encoder_crop"],
                                train=True, rngs={"dropout": dropout_rng})
-        return losses.masked_epsilon_loss(predict_eps, schedule, batch["image"], batch["edit_mask"], noise_rng,
+        return losses.masked_denoising_loss(denoise, schedule, batch["image"], batch["edit_mask"], noise_rng,
                                           weighting=loss_weighting, min_snr_gamma=min_snr_gamma)
 
     loss, grads = jax.value_and_grad(loss_fn)(state.params)
@@ -38,8 +38,8 @@ def render(params, batch: dict, x_T: jnp.ndarray, *, model: Renderer, schedule: 
     if z_sem is None:
         z_sem = model.apply({"params": params}, batch["encoder_crop"], method=Renderer.encode)
 
-    def predict_eps(x_t, t):
+    def denoise(x_t, t):
         return model.apply({"params": params}, x_t, batch["reference"], t, z_sem, method=Renderer.denoise)
 
     x_T = jnp.broadcast_to(x_T, batch["image"].shape)
-    return ddim.ddim_sample(predict_eps, schedule, x_T, batch["image"], batch["edit_mask"], num_steps=num_steps)
+    return ddim.ddim_sample(denoise, schedule, x_T, batch["image"], batch["edit_mask"], num_steps=num_steps)

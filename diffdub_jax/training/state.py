@@ -20,11 +20,22 @@ class TrainState:
     batch_stats: Any  # running BatchNorm statistics (stage 2); {} for models without BatchNorm
 
 
+def learning_rate_schedule(train: ml_collections.ConfigDict) -> optax.ScalarOrSchedule:
+    """The release's constant rate, or (train.lr_schedule='cosine') a cosine decay to a tenth of
+    it over num_steps, which a short run needs to settle instead of ending mid-stride."""
+    kind = train.get("lr_schedule", "constant")
+    if kind == "constant":
+        return train.learning_rate
+    if kind == "cosine":
+        return optax.cosine_decay_schedule(train.learning_rate, train.num_steps, alpha=0.1)
+    raise ValueError(f"unknown lr_schedule {kind!r}; choose 'constant' or 'cosine'")
+
+
 def make_optimizer(train: ml_collections.ConfigDict) -> optax.GradientTransformation:
     """Adam (no weight decay) after global-norm clipping (grad_clip_norm 0: none), as the release
-    trains. The learning rate is optimizer state, not a compile-time constant, so changing it
-    does not recompile the step."""
-    adam = optax.inject_hyperparams(optax.adam)(learning_rate=train.learning_rate)
+    trains. A constant learning rate is optimizer state, not a compile-time constant, so changing
+    it does not recompile the step."""
+    adam = optax.inject_hyperparams(optax.adam)(learning_rate=learning_rate_schedule(train))
     if not train.grad_clip_norm:
         return adam
     return optax.chain(optax.clip_by_global_norm(train.grad_clip_norm), adam)
