@@ -36,7 +36,7 @@ def get_config(preset: str = "real") -> ml_collections.ConfigDict:
     model.normalise_latents = True
 
     train = config.train = ml_collections.ConfigDict()
-    train.num_steps = {"real": 200_000, "synthetic": 1200, "tiny": 20}[preset]
+    train.num_steps = {"real": 200_000, "synthetic": 800, "tiny": 20}[preset]
     train.learning_rate = {"real": 1e-4, "synthetic": 1e-3, "tiny": 1e-3}[preset]
     # 'cosine' decays to a tenth by num_steps: the short synthetic run ends settled (the release: constant).
     train.lr_schedule = {"real": "constant", "synthetic": "cosine", "tiny": "constant"}[preset]
