@@ -69,9 +69,11 @@ class Schedule:
 
     def predicted_x0(self, output: jnp.ndarray, x_t: jnp.ndarray, t: jnp.ndarray) -> jnp.ndarray:
         """The clean image the denoiser's output at (x_t, t) stands for."""
-        a = self.alphas_cumprod
-        if self.prediction == "epsilon":
-            return self._at(np.sqrt(1.0 / a), t, x_t.ndim) * x_t - self._at(np.sqrt(1.0 / a - 1.0), t, x_t.ndim) * output
         if self.prediction == "x0":
             return output
-        return self._at(np.sqrt(a), t, x_t.ndim) * x_t - self._at(np.sqrt(1.0 - a), t, x_t.ndim) * output
+        a = self.alphas_cumprod
+        if self.prediction == "epsilon":  # the release's float64 constants, as ddim's coefficients
+            x_scale, output_scale = np.sqrt(1.0 / a), np.sqrt(1.0 / a - 1.0)
+        else:
+            x_scale, output_scale = np.sqrt(a), np.sqrt(1.0 - a)
+        return self._at(x_scale, t, x_t.ndim) * x_t - self._at(output_scale, t, x_t.ndim) * output
