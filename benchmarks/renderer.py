@@ -25,7 +25,6 @@ from absl import app, flags
 sys.path.insert(0, "configs")
 import renderer as renderer_config  # noqa: E402
 
-from diffdub_jax.diffusion.schedule import Schedule  # noqa: E402
 from diffdub_jax.models.renderer import Renderer  # noqa: E402
 from diffdub_jax.training import loop, renderer_steps  # noqa: E402
 from diffdub_jax.training.state import create_state, make_optimizer  # noqa: E402
@@ -89,7 +88,7 @@ def measure(preset: str, peak: float) -> dict:
     size = config.data.image_size
     model = loop.renderer_model(config)
     params = loop.init_params(model, config, jax.random.key(0))
-    schedule = Schedule.linear()
+    schedule = loop.schedule_from_config(config)
     row = {"preset": preset, "size": size}
     repeats = _REPEATS.value
 
@@ -116,8 +115,7 @@ def measure(preset: str, peak: float) -> dict:
 
     if "render" in _MEASURE.value:
         x_T = jax.random.normal(jax.random.key(2), (1, size, size, 3))
-        render = jax.jit(functools.partial(renderer_steps.render, model=model, schedule=schedule,
-                                           num_steps=config.diffusion.sample_steps))
+        render = loop.jitted_render(model, config)
         frames = batch_of(size, _BATCH.value, config.data.num_references)
         batched = timed(render, params, frames, x_T, repeats=repeats, label=f"{preset} render batched")
         single = {k: v[:1] for k, v in frames.items()}

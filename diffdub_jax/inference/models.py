@@ -18,8 +18,8 @@ import numpy as np
 from diffdub_jax import checkpoints
 from diffdub_jax.data import audio, audio_features, pipeline
 from diffdub_jax.models.renderer import Renderer
-from diffdub_jax.training import motion_steps, renderer_steps
-from diffdub_jax.training.loop import renderer_model, schedule_from_config
+from diffdub_jax.training import motion_steps
+from diffdub_jax.training.loop import jitted_render, renderer_model
 from diffdub_jax.training.motion_loop import motion_model
 
 
@@ -92,9 +92,7 @@ class DubbingModels:
 
     @functools.cached_property
     def _render(self):
-        return jax.jit(functools.partial(
-            renderer_steps.render, model=self._renderer, schedule=schedule_from_config(self.renderer_config),
-            num_steps=self.renderer_config.diffusion.sample_steps))
+        return jitted_render(self._renderer, self.renderer_config)
 
     def encode(self, crops: np.ndarray) -> np.ndarray:
         """z_sem of (N, S, S, 3) eye-guided crops in [-1, 1], in fixed-size batches."""

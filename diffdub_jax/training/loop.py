@@ -44,6 +44,13 @@ def schedule_from_config(config: ml_collections.ConfigDict) -> Schedule:
     return Schedule.linear(d.num_timesteps, d.beta_start, d.beta_end, d.get("prediction", "epsilon"))
 
 
+def jitted_render(model: Renderer, config: ml_collections.ConfigDict) -> Callable:
+    """renderer_steps.render, jitted, with the config's schedule (its prediction included) and
+    number of DDIM steps: the one way training, evaluation, inference and the benchmark render."""
+    return jax.jit(functools.partial(renderer_steps.render, model=model, schedule=schedule_from_config(config),
+                                     num_steps=config.diffusion.sample_steps))
+
+
 def init_params(model: Renderer, config: ml_collections.ConfigDict, rng: jax.Array):
     size, refs = config.data.image_size, config.data.num_references
     image = jnp.zeros((1, size, size, 3), jnp.float32)
@@ -93,7 +100,7 @@ def train_renderer(config: ml_collections.ConfigDict, workdir: str, *, stop_afte
         make_stream=lambda host_config, index, count: pipeline.renderer_pipeline(
             host_config, "train", shard_index=index, shard_count=count),
         batch_inputs=_model_inputs, initial_variables=lambda: {"params": _initial_params(model, config)},
-        make_sampler=lambda writer: (_validation_sampler(config, model, schedule, workdir, writer)
+        make_sampler=lambda writer: (_validation_sampler(config, model, workdir, writer)
                                      if config.train.sample_every else None),
         stop_after=stop_after)
 
@@ -185,15 +192,14 @@ def _model_inputs(batch: dict) -> dict:
     return {key: batch[key] for key in MODEL_INPUTS}
 
 
-def _validation_sampler(config, model, schedule, workdir, writer):
+def _validation_sampler(config, model, workdir, writer):
     """Renders a fixed held-out batch with the EMA params and logs the grid."""
     val_config = config.copy_and_resolve_references()
     val_config.data.batch_size = min(8, config.data.batch_size)
     batch = _model_inputs(next(iter(pipeline.renderer_pipeline(val_config, "test", augment_crop=False))))
     size = config.data.image_size
     x_T = jax.random.normal(jax.random.key(config.seed + 2), (1, size, size, 3))
-    render = jax.jit(functools.partial(renderer_steps.render, model=model, schedule=schedule,
-                                       num_steps=config.diffusion.sample_steps))
+    render = jitted_render(model, config)
 
     def sample(state, step):
         rendered = np.asarray(render(state.ema_params, batch, x_T))  # every process computes, process 0 writes

@@ -29,8 +29,7 @@ from diffdub_jax.data import datasets, pipeline, report
 from diffdub_jax.metrics import lipsync
 from diffdub_jax.metrics.image import masked_psnr
 from diffdub_jax.models.renderer import Renderer
-from diffdub_jax.training import renderer_steps
-from diffdub_jax.training.loop import MODEL_INPUTS, renderer_model, sample_grid, schedule_from_config
+from diffdub_jax.training.loop import MODEL_INPUTS, jitted_render, renderer_model, sample_grid
 
 
 class SegmentRenderer:
@@ -44,9 +43,7 @@ class SegmentRenderer:
         self.size = self.config.data.image_size
         self.mask_window, self.mask_dilation = pipeline.mask_settings(self.config.data)
         self.x_T = jax.random.normal(jax.random.key(self.config.seed + 2), (1, self.size, self.size, 3))
-        self._render = jax.jit(functools.partial(
-            renderer_steps.render, model=model, schedule=schedule_from_config(self.config),
-            num_steps=self.config.diffusion.sample_steps))
+        self._render = jitted_render(model, self.config)
 
     def encode(self, frames, indices: np.ndarray) -> np.ndarray:
         """z_sem (N, D) of the frames' clean eye-guided crops."""
