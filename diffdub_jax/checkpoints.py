@@ -14,6 +14,33 @@ import ml_collections
 import orbax.checkpoint as ocp
 
 
+class CheckpointMismatchError(ValueError):
+    """A workdir's checkpoint was written by a run with another model or optimizer config."""
+
+
+def config_changes(saved: ml_collections.ConfigDict, current: ml_collections.ConfigDict) -> list[str]:
+    """'key: saved -> current' for every (dotted) setting that differs between two configs."""
+    def flat(config) -> dict:
+        return {key: value for key, value in _flatten(config.to_dict())}
+    before, after = flat(saved), flat(current)
+    return [f"{key}: {before.get(key, '(unset)')!r} -> {after.get(key, '(unset)')!r}"
+            for key in sorted(before.keys() | after.keys())
+            if _comparable(before.get(key)) != _comparable(after.get(key))]
+
+
+def _flatten(tree: dict, prefix: str = ""):
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            yield from _flatten(value, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}", value
+
+
+def _comparable(value: Any) -> Any:
+    """JSON turns tuples into lists; compare them alike."""
+    return list(value) if isinstance(value, tuple) else value
+
+
 class RunCheckpoints:
     def __init__(self, workdir: str, keep: int = 3, async_save: bool = True):
         self.directory = os.path.abspath(os.path.join(workdir, "checkpoints"))
@@ -32,10 +59,24 @@ class RunCheckpoints:
             data=ocp.args.JsonSave(data_state),
             config=ocp.args.JsonSave(config.to_dict())))
 
-    def restore(self, step: int, abstract_state: Any) -> tuple[Any, dict]:
-        """(state, data-iterator state) at `step`; abstract_state gives shapes and shardings."""
-        restored = self.manager.restore(step, args=ocp.args.Composite(
-            state=ocp.args.StandardRestore(abstract_state), data=ocp.args.JsonRestore()))
+    def restore(self, step: int, abstract_state: Any, config: ml_collections.ConfigDict) -> tuple[Any, dict]:
+        """(state, data-iterator state) at `step`; abstract_state gives shapes and shardings.
+
+        A checkpoint whose state does not fit abstract_state (the run's model or optimizer config
+        changed) raises CheckpointMismatchError naming the settings that differ from the config
+        it was saved with, instead of Orbax's tree-structure error.
+        """
+        try:
+            restored = self.manager.restore(step, args=ocp.args.Composite(
+                state=ocp.args.StandardRestore(abstract_state), data=ocp.args.JsonRestore()))
+        except ValueError as error:
+            saved = self.manager.restore(step, args=ocp.args.Composite(config=ocp.args.JsonRestore())).config
+            changed = config_changes(ml_collections.ConfigDict(saved), config)
+            raise CheckpointMismatchError(
+                f"checkpoint {os.path.join(self.directory, str(step))} does not fit this run's model or "
+                f"optimizer; settings changed since it was saved: {', '.join(changed) or 'none found'}. "
+                f"Resume with the config it was saved with, or train into a new workdir "
+                f"(Orbax: {str(error).splitlines()[0]})") from error
         return restored.state, restored.data
 
     def wait(self) -> None:

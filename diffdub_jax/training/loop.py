@@ -136,7 +136,7 @@ def run_stage(config: ml_collections.ConfigDict, workdir: str, *, name: str,
     run = checkpoints.RunCheckpoints(workdir, keep=config.train.keep_checkpoints)
     latest = run.latest_step()
     if latest is not None:
-        state, data_state = run.restore(latest, checkpoints.abstract_like(state))
+        state, data_state = run.restore(latest, checkpoints.abstract_like(state), config)
         iterator.set_state(data_state)
 
     step_fn = jax.jit(step_fn, in_shardings=(state_sharding, parallel.batch_sharding(mesh), parallel.replicated(mesh)),
