@@ -10,7 +10,7 @@ from absl import app, flags
 
 from diffdub_jax.data.audio import AudioError
 from diffdub_jax.inference.dub import REFERENCE_MODES, NoFaceError, dub
-from diffdub_jax.inference.models import CheckpointMismatchError
+from diffdub_jax.checkpoints import CheckpointMismatchError
 from diffdub_jax.data.video import SCHEDULE_MODES, VideoError
 
 _VIDEO = flags.DEFINE_string("video", None, "Source video (any container/codec ffmpeg reads).")

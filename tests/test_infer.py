@@ -13,7 +13,7 @@ import soundfile
 from diffdub_jax import checkpoints
 from diffdub_jax.data import audio, faces, masks, paste, video
 from diffdub_jax.inference.dub import NoFaceError, dub
-from diffdub_jax.inference.models import CheckpointMismatchError
+from diffdub_jax.checkpoints import CheckpointMismatchError
 from diffdub_jax.models.motion import build_motion_generator, init_variables
 
 from renderer_fixtures import init as init_renderer  # noqa: E402

@@ -16,15 +16,12 @@ import ml_collections
 import numpy as np
 
 from diffdub_jax import checkpoints
+from diffdub_jax.checkpoints import CheckpointMismatchError
 from diffdub_jax.data import audio, audio_features, pipeline
 from diffdub_jax.models.renderer import Renderer
 from diffdub_jax.training import motion_steps
 from diffdub_jax.training.loop import jitted_render, renderer_model
 from diffdub_jax.training.motion_loop import motion_model
-
-
-class CheckpointMismatchError(ValueError):
-    """The two stages' checkpoints (or a checkpoint and its config) do not fit together."""
 
 
 def _restore(workdir: str, stage: str) -> tuple[ml_collections.ConfigDict, dict]:
