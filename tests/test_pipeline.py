@@ -152,3 +152,15 @@ def test_bad_shard_arguments_are_refused():
     with pytest.raises(ValueError, match="empty"):
         pipeline.make_pipeline(source, _record_index_transform, batch_size=1, seed=0,
                                shard_index=1, shard_count=2)
+
+
+def test_clips_kept_in_memory_give_the_batches_read_ones_give(small_data_dir):
+    config = _config(renderer_config, small_data_dir)
+    assert config.data.cache_clips > 0
+    uncached = config.copy_and_resolve_references()
+    uncached.data.cache_clips = 0
+    batches = [iter(pipeline.renderer_pipeline(c, num_epochs=2)) for c in (config, uncached)]
+    for _ in range(2 * 6 // config.data.batch_size):  # every clip of the small set, twice
+        got, want = (next(b) for b in batches)
+        for key in want:
+            np.testing.assert_array_equal(got[key], want[key], err_msg=key)

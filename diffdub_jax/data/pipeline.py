@@ -204,6 +204,9 @@ def data_config(preset: str, stage: str) -> ml_collections.ConfigDict:
     data.seed = 0
     data.read_threads = 2
     data.worker_processes = 0
+    # Clips kept in memory once read (0: read every visit). A synthetic run visits each clip ~100
+    # times; reading one (all its PNG frames) costs more than building an example from it.
+    data.cache_clips = {"real": 0, "synthetic": 4096, "tiny": 64}[preset]
     if stage == "renderer":
         # The synthetic renderer trains at 32 px (resized from the 64 px set): 4x cheaper steps
         # buy the optimiser steps a diffusion model needs within minutes on a laptop CPU.
@@ -219,7 +222,6 @@ def data_config(preset: str, stage: str) -> ml_collections.ConfigDict:
         data.window_frames = {"real": 250, "synthetic": 100, "tiny": 40}[preset]
         data.num_reference_frames = {"real": 75, "synthetic": 50, "tiny": 10}[preset]
         data.batch_size = {"real": 16, "synthetic": 8, "tiny": 2}[preset]
-        data.cache_clips = {"real": 0, "synthetic": 4096, "tiny": 64}[preset]  # 0: read every visit
     else:
         raise ValueError(f"unknown stage {stage!r}")
     return data
@@ -263,10 +265,12 @@ def make_pipeline(
 
 def _stage_pipeline(config, split: str, transform: Transform, shard_index: int, shard_count: int,
                     num_epochs: int | None, drop_remainder: bool,
-                    summarise: Callable[[Mapping], dict] | None = None) -> grain.IterDataset:
+                    summarise: Callable[[Mapping], dict] = dict) -> grain.IterDataset:
+    """make_pipeline over a split, through CachedClips (records as summarise makes them, by
+    default as read) when data.cache_clips is set."""
     data = config.data
     source = datasets.clip_source(data.name, split, data.data_dir)
-    if summarise is not None and data.get("cache_clips", 0):
+    if data.get("cache_clips", 0):
         source = CachedClips(source, summarise, data.cache_clips)
     return make_pipeline(source, transform, batch_size=data.batch_size, seed=data.seed,
                          shard_index=shard_index, shard_count=shard_count, num_epochs=num_epochs,
