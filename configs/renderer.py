@@ -32,7 +32,10 @@ def get_config(preset: str = "real") -> ml_collections.ConfigDict:
     diffusion.num_timesteps = 1000
     diffusion.beta_start = 1e-4
     diffusion.beta_end = 0.02
-    diffusion.sample_steps = {"real": 20, "synthetic": 20, "tiny": 4}[preset]  # tiny: tests, same code path
+    # DDIM steps. The synthetic v-predicting renderer loses nothing at 10 (held-out lip sync of renders
+    # from their own z_sem 0.79 / 0.80 / 0.82 at 20 / 10 / 5 steps, edit-region PSNR 24.8 / 25.3 / 25.7)
+    # and renders twice as fast; tiny: tests, same code path.
+    diffusion.sample_steps = {"real": 20, "synthetic": 10, "tiny": 4}[preset]
     # What the UNet outputs (diffusion.schedule). The release predicts 'epsilon' (converted official
     # weights need it); 'v' states the mouth's shape directly at the noisy steps that decide it, which
     # is what lets a small, briefly trained renderer draw the mouth from z_sem (synthetic, 2000 steps:
