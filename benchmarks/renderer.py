@@ -4,7 +4,7 @@
 
 Prints one table row per preset: UNet forward time, GFLOP (XLA cost analysis) and the fraction of
 this machine's peak (a 4096^2 float32 matmul measured in the same run), train images/s, rendered
-frames/s with 20 DDIM steps batched over frames and one frame at a time (the release's way), the
+frames/s with 20 DDIM steps (--ddim_steps) batched over frames and one frame at a time (the release's way), the
 UNet's share of the matmul peak while rendering each way (batching can only gain what a single frame
 leaves idle), and peak memory (device stats on accelerators, max RSS on CPU; on GPUs it includes
 XLA's convolution autotuning scratch). FLOPs come from the lowered program, before backend passes.
@@ -34,6 +34,8 @@ _MEASURE = flags.DEFINE_list("measure", ["forward", "train", "render"], "What to
 _BATCH = flags.DEFINE_integer("batch", 8, "Batch (frames) for training and batched rendering.")
 _REPEATS = flags.DEFINE_integer("repeats", 3, "Timed repetitions (after one warm-up).")
 _DTYPE = flags.DEFINE_enum("dtype", "float32", ["float32", "bfloat16"], "Compute dtype.")
+_DDIM_STEPS = flags.DEFINE_integer("ddim_steps", 20, "DDIM steps per rendered frame (the release's 20 by "
+                                   "default, whatever the preset samples with, so rows compare).")
 
 
 def timed(fn, *args, repeats: int, label: str = "") -> float:
@@ -85,6 +87,7 @@ def batch_of(size: int, frames: int, references: int) -> dict:
 def measure(preset: str, peak: float) -> dict:
     config = renderer_config.get_config(preset)
     config.model.compute_dtype = _DTYPE.value
+    config.diffusion.sample_steps = _DDIM_STEPS.value
     size = config.data.image_size
     model = loop.renderer_model(config)
     params = loop.init_params(model, config, jax.random.key(0))
