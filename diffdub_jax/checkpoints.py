@@ -63,21 +63,28 @@ class RunCheckpoints:
     def restore(self, step: int, abstract_state: Any, config: ml_collections.ConfigDict) -> tuple[Any, dict]:
         """(state, data-iterator state) at `step`; abstract_state gives shapes and shardings.
 
-        A checkpoint whose state does not fit abstract_state (the run's model or optimizer config
-        changed) raises CheckpointMismatchError naming the settings that differ from the config
-        it was saved with, instead of Orbax's tree-structure error.
+        CheckpointMismatchError when the checkpoint was trained on another version of the dataset
+        (config.data.dataset_version) or its state does not fit abstract_state (the run's model or
+        optimizer config changed; the message names the settings that differ from the config it
+        was saved with, instead of Orbax's tree-structure error).
         """
+        path = os.path.join(self.directory, str(step))
+        saved = ml_collections.ConfigDict(
+            self.manager.restore(step, args=ocp.args.Composite(config=ocp.args.JsonRestore())).config)
+        saved_version, version = saved.data.get("dataset_version"), config.data.get("dataset_version")
+        if saved_version and version and saved_version != version:
+            raise CheckpointMismatchError(
+                f"checkpoint {path} was trained on {saved.data.name} {saved_version}, but this run reads "
+                f"{config.data.name} {version}: train into a new workdir (or delete this one)")
         try:
             restored = self.manager.restore(step, args=ocp.args.Composite(
                 state=ocp.args.StandardRestore(abstract_state), data=ocp.args.JsonRestore()))
         except ValueError as error:
-            saved = self.manager.restore(step, args=ocp.args.Composite(config=ocp.args.JsonRestore())).config
-            changed = config_changes(ml_collections.ConfigDict(saved), config)
+            changed = config_changes(saved, config)
             raise CheckpointMismatchError(
-                f"checkpoint {os.path.join(self.directory, str(step))} does not fit this run's model or "
-                f"optimizer; settings changed since it was saved: {', '.join(changed) or 'none found'}. "
-                f"Resume with the config it was saved with, or train into a new workdir "
-                f"(Orbax: {str(error).splitlines()[0]})") from error
+                f"checkpoint {path} does not fit this run's model or optimizer; settings changed since it "
+                f"was saved: {', '.join(changed) or 'none found'}. Resume with the config it was saved "
+                f"with, or train into a new workdir (Orbax: {str(error).splitlines()[0]})") from error
         return restored.state, restored.data
 
     def wait(self) -> None:

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from diffdub_jax import checkpoints
+from diffdub_jax.data import datasets
 from diffdub_jax.diffusion import losses
 from diffdub_jax.diffusion.schedule import Schedule
 from diffdub_jax.training import loop, renderer_steps
@@ -71,6 +72,8 @@ def test_kill_and_resume_matches_an_uninterrupted_run(small_data_dir, tmp_path):
     interrupted = str(tmp_path / "interrupted")
     loop.train_renderer(config, interrupted, stop_after=3)
     assert checkpoints.RunCheckpoints(interrupted).latest_step() == 3
+    assert checkpoints.restore_config(interrupted).data.dataset_version == datasets.dataset_version(
+        config.data.name, small_data_dir)  # what a later resume checks the data against
     resumed = loop.train_renderer(config, interrupted)
     assert int(resumed.step) == 6
     for a, b in zip(jax.tree_util.tree_leaves(straight.params), jax.tree_util.tree_leaves(resumed.params)):

@@ -51,6 +51,12 @@ def clip_source(name: str, split: str, data_dir: str = DEFAULT_DATA_DIR):
     return builder.as_data_source(split=split, decoders={"frames": {"image": _KeepEncoded()}})
 
 
+def dataset_version(name: str, data_dir: str = DEFAULT_DATA_DIR) -> str:
+    """The version of dataset `name` that clip_source reads from data_dir (the builder's current
+    one): recorded with each checkpoint, so a run is never resumed on data it was not trained on."""
+    return str(tfds.builder(name, data_dir=data_dir).version)
+
+
 def decode_frame(png: bytes) -> np.ndarray:
     """PNG bytes -> (H, W, 3) uint8."""
     return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))

@@ -24,7 +24,7 @@ from tensorboardX import SummaryWriter
 from tqdm import tqdm
 
 from diffdub_jax import checkpoints, parallel
-from diffdub_jax.data import pipeline
+from diffdub_jax.data import datasets, pipeline
 from diffdub_jax.diffusion.schedule import Schedule
 from diffdub_jax.models.renderer import Renderer, build_renderer
 from diffdub_jax.training import renderer_steps
@@ -127,6 +127,9 @@ def run_stage(config: ml_collections.ConfigDict, workdir: str, *, name: str,
     host_config = config.copy_and_resolve_references()
     host_config.data.batch_size = config.data.batch_size // processes
     iterator = iter(make_stream(host_config, process, processes))
+    config = config.copy_and_resolve_references()  # + the data's version, saved with each checkpoint
+    with config.unlocked():
+        config.data.dataset_version = datasets.dataset_version(config.data.name, config.data.data_dir)
 
     variables = initial_variables()
     state = create_state(variables["params"], optimizer, variables.get("batch_stats"))
