@@ -16,7 +16,8 @@ import orbax.checkpoint as ocp
 
 class CheckpointMismatchError(ValueError):
     """A checkpoint does not fit what it is loaded into: a run with another model or optimizer
-    config, the other stage, or a motion generator trained with another renderer."""
+    config or on another version of its dataset, the other stage, or a motion generator trained
+    with another renderer."""
 
 
 def config_changes(saved: ml_collections.ConfigDict, current: ml_collections.ConfigDict) -> list[str]:
