@@ -22,9 +22,7 @@ class CheckpointMismatchError(ValueError):
 
 def config_changes(saved: ml_collections.ConfigDict, current: ml_collections.ConfigDict) -> list[str]:
     """'key: saved -> current' for every (dotted) setting that differs between two configs."""
-    def flat(config) -> dict:
-        return {key: value for key, value in _flatten(config.to_dict())}
-    before, after = flat(saved), flat(current)
+    before, after = dict(_flatten(saved.to_dict())), dict(_flatten(current.to_dict()))
     return [f"{key}: {before.get(key, '(unset)')!r} -> {after.get(key, '(unset)')!r}"
             for key in sorted(before.keys() | after.keys())
             if _comparable(before.get(key)) != _comparable(after.get(key))]
