@@ -90,20 +90,26 @@ def test_ddim_timesteps_follow_the_release():
         ddim.ddim_timesteps(1000, 999)
 
 
+def _believing(schedule: Schedule, image: jnp.ndarray):
+    """A denoiser sure the clean image is `image`: at every (x_t, t) it outputs the schedule's
+    target for that image and the noise x_t then implies (a perfect network when image is x0)."""
+    alphas = jnp.asarray(schedule.alphas_cumprod, jnp.float32)
+
+    def denoise(x_t, t):
+        a = alphas[t][:, None, None, None]
+        return schedule.target(image, t, (x_t - jnp.sqrt(a) * image) / jnp.sqrt(1 - a))
+
+    return denoise
+
+
 @pytest.mark.parametrize("prediction,num_steps", [("epsilon", 20), ("epsilon", 5), ("epsilon", 50), ("x0", 20),
                                                  ("v", 20), ("v", 5)])
 def test_ddim_with_an_exact_oracle_returns_x0(prediction, num_steps):
     schedule = Schedule.linear(prediction=prediction)
     batch = random_batch(16, 3, seed=num_steps)
     x0 = jnp.asarray(batch["image"]) * 0.9
-    alphas = jnp.asarray(schedule.alphas_cumprod, jnp.float32)
-
-    def oracle(x_t, t):  # what a perfect network outputs: the target for the noise x_t implies
-        a = alphas[t][:, None, None, None]
-        return schedule.target(x0, t, (x_t - jnp.sqrt(a) * x0) / jnp.sqrt(1 - a))
-
     x_T = jax.random.normal(jax.random.key(1), x0.shape)
-    out = ddim.ddim_sample(oracle, schedule, x_T, x0, batch["edit_mask"], num_steps=num_steps)
+    out = ddim.ddim_sample(_believing(schedule, x0), schedule, x_T, x0, batch["edit_mask"], num_steps=num_steps)
     np.testing.assert_allclose(out, x0, atol=2e-4)
 
 
@@ -116,16 +122,12 @@ def test_every_prediction_maps_its_target_back_to_x0_and_an_x0_error_costs_the_s
     error = 0.1 * jax.random.normal(jax.random.key(1), x0.shape)
     rng = jax.random.key(3)
     drawn_t = jax.random.randint(jax.random.split(rng)[0], (4,), 0, 1000)
-    alphas = jnp.asarray(Schedule.linear().alphas_cumprod, jnp.float32)
     costs = []
     for prediction in ("epsilon", "x0", "v"):
         schedule = Schedule.linear(prediction=prediction)
         x_t = schedule.q_sample(x0, t, noise)
         np.testing.assert_allclose(schedule.predicted_x0(schedule.target(x0, t, noise), x_t, t), x0, atol=1e-3)
-
-        def off_by_error(x_t, t):  # outputs the target of the wrong image x0 + error
-            a = alphas[t][:, None, None, None]
-            return schedule.target(x0 + error, t, (x_t - jnp.sqrt(a) * (x0 + error)) / jnp.sqrt(1 - a))
+        off_by_error = _believing(schedule, x0 + error)  # outputs the target of the wrong image
         costs.append(float(losses.masked_denoising_loss(off_by_error, schedule, x0, mask, rng, "min_snr", 1.0)))
     snr = Schedule.linear().snr[np.asarray(drawn_t)]
     expected = jnp.mean(jnp.asarray(np.minimum(snr, 1.0), jnp.float32)[:, None, None, None] * mask * error**2)
