@@ -92,9 +92,9 @@ def _jax_worker(folder: str, seconds: float, repeats: int, out: str, dtype: str,
     import jax  # pylint: disable=import-outside-toplevel
     import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
 
-    from diffdub_jax.data import audio_features  # pylint: disable=import-outside-toplevel
+    from diffdub_jax.serving import audio_frontend  # pylint: disable=import-outside-toplevel
 
-    extractor = audio_features.HubertFeatures.from_pretrained(folder, jnp.dtype(dtype), normalize=False)
+    extractor = audio_frontend.HubertFeatures.from_pretrained(folder, jnp.dtype(dtype), normalize=False)
     params = jax.device_put(extractor.params)
     waveform = _waveform(seconds)
     apply = jax.jit(extractor.model.apply)

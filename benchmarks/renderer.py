@@ -22,13 +22,14 @@ import jax.numpy as jnp
 import numpy as np
 from absl import app, flags
 
-sys.path.insert(0, "configs")
-import renderer as renderer_config  # noqa: E402
+from diffdub_jax import config_file
+from diffdub_jax.diffusion.schedule import Schedule
+from diffdub_jax.models.renderer import Renderer, init_variables, renderer_from_config
+from diffdub_jax.serving.renderer_service import RendererService
+from diffdub_jax.training import renderer as renderer_training
+from diffdub_jax.training.state import create_state, make_optimizer
 
-from diffdub_jax.models.renderer import Renderer  # noqa: E402
-from diffdub_jax.training import loop, renderer_steps  # noqa: E402
-from diffdub_jax.training.state import create_state, make_optimizer  # noqa: E402
-
+_CONFIG = flags.DEFINE_string("config", "configs/renderer.py", "Renderer config file.")
 _PRESETS = flags.DEFINE_list("presets", ["synthetic"], "Config presets to measure.")
 _MEASURE = flags.DEFINE_list("measure", ["forward", "train", "render"], "What to measure.")
 _BATCH = flags.DEFINE_integer("batch", 8, "Batch (frames) for training and batched rendering.")
@@ -85,13 +86,13 @@ def batch_of(size: int, frames: int, references: int) -> dict:
 
 
 def measure(preset: str, peak: float) -> dict:
-    config = renderer_config.get_config(preset)
+    config = config_file.load(f"{_CONFIG.value}:{preset}")
     config.model.compute_dtype = _DTYPE.value
     config.diffusion.sample_steps = _DDIM_STEPS.value
     size = config.data.image_size
-    model = loop.renderer_model(config)
-    params = loop.init_params(model, config, jax.random.key(0))
-    schedule = loop.schedule_from_config(config)
+    model = renderer_from_config(config)
+    params = jax.jit(lambda key: init_variables(model, key))(jax.random.key(0))["params"]
+    schedule = Schedule.from_config(config.diffusion)
     row = {"preset": preset, "size": size}
     repeats = _REPEATS.value
 
@@ -109,7 +110,7 @@ def measure(preset: str, peak: float) -> dict:
     if "train" in _MEASURE.value:
         optimizer = make_optimizer(config.train)
         state = create_state(params, optimizer)
-        step = jax.jit(functools.partial(renderer_steps.train_step, model=model, schedule=schedule,
+        step = jax.jit(functools.partial(renderer_training.train_step, model=model, schedule=schedule,
                                          optimizer=optimizer, ema_decay=0.999))
         batch = batch_of(size, _BATCH.value, config.data.num_references)
         key = jax.random.key(1)
@@ -117,12 +118,16 @@ def measure(preset: str, peak: float) -> dict:
         row["train_images_per_s"] = _BATCH.value / seconds
 
     if "render" in _MEASURE.value:
-        x_T = jax.random.normal(jax.random.key(2), (1, size, size, 3))
-        render = loop.jitted_render(model, config)
         frames = batch_of(size, _BATCH.value, config.data.num_references)
-        batched = timed(render, params, frames, x_T, repeats=repeats, label=f"{preset} render batched")
-        single = {k: v[:1] for k, v in frames.items()}
-        one_at_a_time = timed(render, params, single, x_T, repeats=repeats, label=f"{preset} render single")
+        z_sem = np.zeros((_BATCH.value, config.model.embed_channels), np.float32)
+        rates = {}
+        for name, count in (("batched", _BATCH.value), ("single", 1)):  # the service `infer` renders with
+            service = RendererService(config, params, batch_size=count)
+            x_T = service.noise(2)
+            rates[name] = timed(lambda: service.render(frames["image"][:count], frames["reference"][:count],
+                                                       frames["edit_mask"][:count], x_T, z_sem=z_sem[:count]),
+                                repeats=repeats, label=f"{preset} render {name}")
+        batched, one_at_a_time = rates["batched"], rates["single"]
         row["render_fps_batched"] = _BATCH.value / batched
         row["render_fps_single"] = 1.0 / one_at_a_time
         row["batched_speedup"] = row["render_fps_batched"] / row["render_fps_single"]

@@ -11,25 +11,27 @@ showcase and for --dub_pairs held-out pairs in all, with their mean difference a
 import json
 
 from absl import app, flags
+from ml_collections import config_flags
 
 from diffdub_jax import showcase
-from diffdub_jax.data import datasets
 
 _WORKDIR = flags.DEFINE_string("workdir", "demo_out", "Where the demo writes its outputs.")
-_DATASET = flags.DEFINE_string("dataset", "synthetic_talking_faces/64px", "TFDS name/config.")
-_DATA_DIR = flags.DEFINE_string("data_dir", datasets.DEFAULT_DATA_DIR, "TFDS data directory.")
-_PRESET = flags.DEFINE_string("renderer_preset", "synthetic", "configs/renderer.py preset to train.")
-_STEPS = flags.DEFINE_integer("renderer_steps", 0, "Stage-1 training steps (0: the preset's).")
-_MOTION_PRESET = flags.DEFINE_string("motion_preset", "synthetic", "configs/motion.py preset to train.")
-_MOTION_STEPS = flags.DEFINE_integer("motion_steps", 0, "Stage-2 training steps (0: the preset's).")
+_RENDERER = config_flags.DEFINE_config_file("renderer_config", "configs/renderer.py:synthetic",
+                                            "Stage-1 config file[:preset] to train (its dataset is the demo's).")
+_MOTION = config_flags.DEFINE_config_file("motion_config", "configs/motion.py:synthetic",
+                                          "Stage-2 config file[:preset] to train.")
+_DATASET = flags.DEFINE_string("dataset", None, "TFDS name/config (default: the renderer config's data.name).")
+_DATA_DIR = flags.DEFINE_string("data_dir", None, "TFDS data directory (default: the renderer config's).")
 _DUB_PAIRS = flags.DEFINE_integer("dub_pairs", 4, "Held-out (source, audio) pairs dubbed and scored; the first "
                                   "is the showcase.")
 
 
 def main(argv):
     del argv
-    summary = showcase.run_demo(_WORKDIR.value, _DATASET.value, _DATA_DIR.value, _PRESET.value,
-                                _STEPS.value, _MOTION_PRESET.value, _MOTION_STEPS.value, _DUB_PAIRS.value)
+    renderer_config = _RENDERER.value
+    renderer_config.data.name = _DATASET.value or renderer_config.data.name
+    renderer_config.data.data_dir = _DATA_DIR.value or renderer_config.data.data_dir
+    summary = showcase.run_demo(_WORKDIR.value, renderer_config, _MOTION.value, _DUB_PAIRS.value)
     print(json.dumps(summary, indent=2))
 
 

@@ -16,15 +16,16 @@ import numpy as np
 import soundfile
 from PIL import Image
 
-from diffdub_jax.data import datasets, report, video
+from diffdub_jax.data import datasets, video
+from diffdub_jax.data.files import write_json
+from diffdub_jax.data.pixels import rescale_points
 from diffdub_jax.inference.dub import dub
 from diffdub_jax.inference.models import DubbingModels
 from diffdub_jax.metrics import lipsync
 
-SOURCE_SCALE = 4  # 64 px synthetic frames -> 256 px video: dlib's detector needs faces of ~80 px
-# The synthetic set's frames are the renderer's whole input (the face fills ~half the frame), not
-# the authors' 1.6x face-box crop: a crop of 2x the box spans the whole frame, the framing it learnt.
-SYNTHETIC_CROP_SCALE = 2.0
+# 64 px synthetic frames -> 256 px video: dlib's detector needs faces of ~80 px. `infer` crops them
+# with the framing the renderer saved (the synthetic presets' data.crop_scale).
+SOURCE_SCALE = 4
 
 
 def _clip_frames(clip: Mapping, scale: int) -> list[np.ndarray]:
@@ -60,8 +61,7 @@ def _side_by_side(left: np.ndarray, right: np.ndarray) -> np.ndarray:
     return np.concatenate([left, np.full((left.shape[0], 4, 3), 255, np.uint8), right], axis=1)
 
 
-def _dub_and_score(source_clip: Mapping, audio_clip: Mapping, renderer_workdir: str, motion_workdir: str,
-                   output_dir: str, mode: str, models: DubbingModels) -> tuple[dict, np.ndarray, np.ndarray, str]:
+def _dub_and_score(source_clip: Mapping, audio_clip: Mapping, output_dir: str, mode: str, models: DubbingModels) -> tuple[dict, np.ndarray, np.ndarray, str]:
     """Dubs source_clip with audio_clip's audio into output_dir/dubbed.mp4 and scores the dub and the
     untouched source against that audio. Returns (scores, source frames as played, dubbed frames,
     the new audio's path)."""
@@ -74,13 +74,11 @@ def _dub_and_score(source_clip: Mapping, audio_clip: Mapping, renderer_workdir: 
     write_clip_audio(audio_clip, audio_path)
 
     dubbed_path = os.path.join(output_dir, "dubbed.mp4")
-    schedule = {}
-    result = dub(source_path, dubbed_path, renderer_workdir, motion_workdir, audio_path=audio_path, mode=mode,
-                 crop_scale=SYNTHETIC_CROP_SCALE, models=models, on_frame=lambda t, s, frame: schedule.setdefault(t, s))
-    order = np.array([schedule[t] for t in range(result.num_frames)])
+    result = dub(source_path, dubbed_path, models, audio_path=audio_path, mode=mode)
+    order = result.schedule
     dubbed = np.stack(list(video.read_frames(dubbed_path)))
     undubbed = np.stack([source_frames[s] for s in order])  # the source, played against the new audio
-    landmarks = (np.asarray(source_clip["frames"]["landmarks"], np.float32)[order] + 0.5) * SOURCE_SCALE - 0.5
+    landmarks = rescale_points(np.asarray(source_clip["frames"]["landmarks"])[order], 1, SOURCE_SCALE)
     truth = np.asarray(audio_clip["frames"]["mouth"], np.float32)[:, 0]
     args = (truth, np.asarray(audio_clip["waveform"]), int(audio_clip["sample_rate"]), fps)
     scores = {"dubbed": score_lipsync(dubbed, landmarks, *args),
@@ -123,8 +121,8 @@ def dub_held_out_clips(clips: Sequence[Mapping], renderer_workdir: str, motion_w
     lipsync.json: the showcase's scores, every pair's and their summary."""
     pairs = held_out_pairs(clips, num_pairs)
     models = DubbingModels.load(renderer_workdir, motion_workdir)  # one load and compilation for every pair
-    scores, undubbed, dubbed, audio_path = _dub_and_score(clips[pairs[0][0]], clips[pairs[0][1]], renderer_workdir,
-                                                          motion_workdir, output_dir, mode, models)
+    scores, undubbed, dubbed, audio_path = _dub_and_score(clips[pairs[0][0]], clips[pairs[0][1]], output_dir, mode,
+                                                          models)
     fps = float(clips[pairs[0][0]]["fps"])
     video.write_video(os.path.join(output_dir, "side_by_side.mp4"),
                       (_side_by_side(a, b) for a, b in zip(undubbed, dubbed)), fps, audio_path=audio_path)
@@ -135,8 +133,7 @@ def dub_held_out_clips(clips: Sequence[Mapping], renderer_workdir: str, motion_w
     every_pair = [scores]
     for source, audio in pairs[1:]:
         pair_dir = os.path.join(output_dir, "pairs", f"{_text(clips[source]['clip_id'])}_with_{_text(clips[audio]['clip_id'])}")
-        every_pair.append(_dub_and_score(clips[source], clips[audio], renderer_workdir, motion_workdir, pair_dir, mode,
-                                         models)[0])
+        every_pair.append(_dub_and_score(clips[source], clips[audio], pair_dir, mode, models)[0])
     result = dict(scores, pairs=every_pair, over_pairs=summarise_pairs(every_pair))
-    report.write_json(os.path.join(output_dir, "lipsync.json"), result)
+    write_json(os.path.join(output_dir, "lipsync.json"), result)
     return result

@@ -6,11 +6,13 @@
 """
 
 import json
+import sys
 
 from absl import app, flags
 from ml_collections import config_flags
 
-from diffdub_jax.training import motion_eval, renderer_eval
+from diffdub_jax import stages
+from diffdub_jax.workdir import CheckpointMismatchError
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Stage config file[:preset].")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Run directory with checkpoints.")
@@ -24,15 +26,12 @@ flags.mark_flags_as_required(["config", "workdir"])
 def main(argv):
     del argv
     config = _CONFIG.value
-    if config.stage == "renderer":
-        result = renderer_eval.evaluate_reconstruction(config, _WORKDIR.value, _SPLIT.value, _BATCHES.value)
-    elif config.stage == "motion":
-        if not _RENDERER.value:
-            raise app.UsageError("--renderer_workdir is required to score lip sync from rendered pixels")
-        result = motion_eval.evaluate_motion(config, _WORKDIR.value, _RENDERER.value, split=_SPLIT.value,
-                                             num_clips=_CLIPS.value)
-    else:
-        raise app.UsageError(f"unknown stage {config.stage!r}")
+    options = stages.EvalOptions(split=_SPLIT.value, batches=_BATCHES.value, clips=_CLIPS.value,
+                                 renderer_workdir=_RENDERER.value)
+    try:
+        result = stages.get(config.stage).evaluate(config, _WORKDIR.value, options)
+    except (CheckpointMismatchError, FileNotFoundError, ValueError) as error:
+        sys.exit(f"evaluate: {error}")
     print(json.dumps(result, indent=2))
 
 

@@ -12,7 +12,7 @@ import sys
 
 from absl import app, flags
 
-from diffdub_jax.data import audio_features
+from diffdub_jax.serving import audio_frontend
 
 _AUDIO = flags.DEFINE_string("audio", None, "Audio (or video) file ffmpeg can decode.", required=True)
 _HUBERT = flags.DEFINE_string("hubert", None, "Local Hugging Face HuBERT folder (config.json + weights).",
@@ -20,15 +20,15 @@ _HUBERT = flags.DEFINE_string("hubert", None, "Local Hugging Face HuBERT folder 
 _FPS = flags.DEFINE_float("fps", 25.0, "Frame rate of the video the features are aligned to.")
 _NUM_FRAMES = flags.DEFINE_integer("num_frames", None, "Number of video frames.", required=True)
 _OUTPUT = flags.DEFINE_string("output", None, "Output .npy path.", required=True)
-_CHUNK = flags.DEFINE_float("chunk_seconds", audio_features.DEFAULT_CHUNK_SECONDS, "Window length (seconds).")
-_CONTEXT = flags.DEFINE_float("context_seconds", audio_features.DEFAULT_CONTEXT_SECONDS,
+_CHUNK = flags.DEFINE_float("chunk_seconds", audio_frontend.DEFAULT_CHUNK_SECONDS, "Window length (seconds).")
+_CONTEXT = flags.DEFINE_float("context_seconds", audio_frontend.DEFAULT_CONTEXT_SECONDS,
                               "Context dropped on each side of a window (seconds).")
 
 
 def main(argv: list[str]) -> None:
     del argv
     try:
-        shape = audio_features.extract_to_file(_AUDIO.value, _HUBERT.value, _FPS.value, _NUM_FRAMES.value,
+        shape = audio_frontend.extract_to_file(_AUDIO.value, _HUBERT.value, _FPS.value, _NUM_FRAMES.value,
                                                _OUTPUT.value, _CHUNK.value, _CONTEXT.value)
     except (ValueError, OSError, ImportError) as error:  # AudioError, HubertCheckpointError among them
         sys.exit(f"error: {error}")

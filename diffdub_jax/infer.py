@@ -9,9 +9,11 @@ import sys
 from absl import app, flags
 
 from diffdub_jax.data.audio import AudioError
-from diffdub_jax.inference.dub import REFERENCE_MODES, NoFaceError, dub
-from diffdub_jax.checkpoints import CheckpointMismatchError
 from diffdub_jax.data.video import SCHEDULE_MODES, VideoError
+from diffdub_jax.inference.dub import NoFaceError, dub
+from diffdub_jax.inference.models import DubbingModels
+from diffdub_jax.serving.motion_service import REFERENCE_MODES
+from diffdub_jax.workdir import CheckpointMismatchError
 
 _VIDEO = flags.DEFINE_string("video", None, "Source video (any container/codec ffmpeg reads).")
 _AUDIO = flags.DEFINE_string("audio", None, "New speech (any audio or video file); default: the video's own track.")
@@ -22,7 +24,8 @@ _MODE = flags.DEFINE_enum("mode", "few_shot", REFERENCE_MODES, "References: the 
 _EXTEND = flags.DEFINE_enum("extend", "pingpong", SCHEDULE_MODES, "How the video follows longer audio.")
 _FACE = flags.DEFINE_integer("face_index", 0, "Which face to dub, by size (0 = largest).")
 _BATCH = flags.DEFINE_integer("batch_size", 16, "Frames rendered per batch.")
-_CROP_SCALE = flags.DEFINE_float("crop_scale", 1.6, "Crop side / face box size (the framing the renderer was trained on).")
+_CROP_SCALE = flags.DEFINE_float("crop_scale", None, "Crop side / face box size; default: the framing the renderer "
+                                  "was trained with (saved in its checkpoint; 1.6 for the release's).")
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of the shared DDIM start noise.")
 flags.mark_flags_as_required(["video", "output", "renderer_workdir", "motion_workdir"])
 
@@ -30,9 +33,9 @@ flags.mark_flags_as_required(["video", "output", "renderer_workdir", "motion_wor
 def main(argv):
     del argv
     try:
-        result = dub(_VIDEO.value, _OUTPUT.value, _RENDERER.value, _MOTION.value, audio_path=_AUDIO.value,
-                     mode=_MODE.value, extend=_EXTEND.value, face_index=_FACE.value, batch_size=_BATCH.value,
-                     seed=_SEED.value, crop_scale=_CROP_SCALE.value)
+        models = DubbingModels.load(_RENDERER.value, _MOTION.value, _BATCH.value)
+        result = dub(_VIDEO.value, _OUTPUT.value, models, audio_path=_AUDIO.value, mode=_MODE.value,
+                     extend=_EXTEND.value, face_index=_FACE.value, seed=_SEED.value, crop_scale=_CROP_SCALE.value)
     except (AudioError, VideoError, NoFaceError, CheckpointMismatchError, FileNotFoundError) as error:
         sys.exit(f"infer: {error}")
     print(result.timing_table())

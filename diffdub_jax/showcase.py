@@ -10,24 +10,22 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import time
 
-from diffdub_jax import dub_showcase
+import ml_collections
+
+from diffdub_jax import dub_showcase, stages
 from diffdub_jax.data import datasets, report
-from diffdub_jax.training import latents, loop, motion_loop, renderer_eval
-
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs"))
-import motion as motion_config  # noqa: E402  pylint: disable=wrong-import-position
-import renderer as renderer_config  # noqa: E402  pylint: disable=wrong-import-position
+from diffdub_jax.data.files import write_json
+from diffdub_jax.evaluation import reconstruction
+from diffdub_jax.training import latents
 
 
-def run_demo(workdir: str, dataset: str, data_dir: str, renderer_preset: str = "synthetic",
-             renderer_steps: int = 0, motion_preset: str = "synthetic", motion_steps: int = 0,
+def run_demo(workdir: str, renderer_config: ml_collections.ConfigDict, motion_config: ml_collections.ConfigDict,
              dub_pairs: int = 4) -> dict:
-    """Builds the synthetic set, trains stage 1, extracts latents, trains stage 2 and dubs held-out
-    identities' clips with other identities' audio (`dub_pairs` pairs; the first is the showcase).
-    *_steps > 0 override the presets' number of training steps."""
+    """Builds the renderer config's dataset, trains stage 1, extracts latents, trains stage 2 (on
+    the same dataset) and dubs held-out identities' clips with other identities' audio (`dub_pairs`
+    pairs; the first is the showcase)."""
     os.makedirs(workdir, exist_ok=True)
     timings = {}
 
@@ -48,29 +46,26 @@ def run_demo(workdir: str, dataset: str, data_dir: str, renderer_preset: str = "
                 return json.load(handle)
         return timed(name, function, *args, **kwargs)
 
+    dataset, data_dir = renderer_config.data.name, renderer_config.data.data_dir
     timed("dataset_s", datasets.prepare, dataset, data_dir)
     summary = {"dataset": report.write_report(dataset, "test", data_dir, workdir)}
 
-    config = renderer_config.get_config(renderer_preset)
-    config.data.name, config.data.data_dir = dataset, data_dir
-    config.train.num_steps = renderer_steps or config.train.num_steps
     renderer_dir = os.path.join(workdir, "renderer")
-    timed("train_renderer_s", loop.train_renderer, config, renderer_dir)
+    timed("train_renderer_s", stages.train, renderer_config, renderer_dir)
     summary["renderer_held_out_reconstruction"] = reused_or_timed(
-        "reconstruction.json", renderer_dir, "evaluate_renderer_s", renderer_eval.evaluate_reconstruction, config,
-        renderer_dir, "test", output_dir=workdir)
+        "reconstruction.json", renderer_dir, "evaluate_renderer_s", reconstruction.evaluate_reconstruction,
+        renderer_config, renderer_dir, "test", output_dir=workdir)
 
     latents_dir = os.path.join(workdir, "latents")
     timed("extract_latents_s", latents.extract_latents, renderer_dir, latents_dir, data_dir=data_dir)
-    config = motion_config.get_config(motion_preset)
+    config = motion_config.copy_and_resolve_references()
     config.data.name, config.data.data_dir, config.data.latents_dir = dataset, data_dir, latents_dir
-    config.train.num_steps = motion_steps or config.train.num_steps
     motion_dir = os.path.join(workdir, "motion")
-    timed("train_motion_s", motion_loop.train_motion, config, motion_dir)
+    timed("train_motion_s", stages.train, config, motion_dir)
 
     test = datasets.clip_source(dataset, "test", data_dir)
     summary["dub"] = reused_or_timed("lipsync.json", motion_dir, "dub_s", dub_showcase.dub_held_out_clips, test,
                                      renderer_dir, motion_dir, workdir, num_pairs=dub_pairs)
     summary["timings"] = timings
-    report.write_json(os.path.join(workdir, "summary.json"), summary)
+    write_json(os.path.join(workdir, "summary.json"), summary)
     return summary

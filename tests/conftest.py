@@ -6,11 +6,20 @@ import os
 # compile several times faster and costs little at these sizes. Set before JAX starts.
 os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_backend_optimization_level=0").strip()
 
+import pathlib  # noqa: E402
+
 import pytest  # noqa: E402
 
+from diffdub_jax import config_file  # noqa: E402
 from diffdub_jax.data import datasets  # noqa: E402
 
 SMALL = "synthetic_talking_faces/small"
+CONFIGS = pathlib.Path(__file__).resolve().parent.parent / "configs"
+
+
+def load_config(name: str, preset: str):
+    """configs/<name>.py's get_config(preset)."""
+    return config_file.load(f"{CONFIGS / name}.py:{preset}")
 
 
 @pytest.fixture(scope="session")

@@ -1,24 +1,19 @@
 """Small renderer configs and batches shared by the stage-1 tests."""
 
-import sys
-
 import jax
 import numpy as np
 
-from diffdub_jax.models.renderer import Renderer
-from diffdub_jax.training import loop
-
-sys.path.insert(0, "configs")
-import renderer as renderer_config  # noqa: E402
+from conftest import load_config
+from diffdub_jax.models.renderer import Renderer, init_variables, renderer_from_config
 
 
 def official_small_renderer() -> Renderer:
     """The `tiny` preset, whose layout is that of tests/data/official_renderer_small_keys.txt."""
-    return loop.renderer_model(tiny_config())
+    return renderer_from_config(tiny_config())
 
 
 def tiny_config(data_dir: str = ""):
-    config = renderer_config.get_config("tiny")
+    config = load_config("renderer", "tiny")
     if data_dir:
         config.data.data_dir = data_dir
     return config
@@ -47,4 +42,4 @@ def randomise(params, seed: int = 0):
 
 
 def init(model: Renderer):
-    return loop.init_params(model, tiny_config(), jax.random.key(0))
+    return jax.jit(lambda key: init_variables(model, key))(jax.random.key(0))["params"]

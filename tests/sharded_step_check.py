@@ -10,21 +10,21 @@ import numpy as np
 
 from diffdub_jax import parallel
 from diffdub_jax.diffusion.schedule import Schedule
-from diffdub_jax.training import renderer_steps
-from diffdub_jax.training.loop import init_params, renderer_model
+from diffdub_jax.models.renderer import renderer_from_config
+from diffdub_jax.training import renderer as renderer_training
 from diffdub_jax.training.state import create_state, make_optimizer
-from renderer_fixtures import random_batch, tiny_config
+from renderer_fixtures import init, random_batch, tiny_config
 
 
 def run(devices, fsdp: bool, steps: int = 2):
     config = tiny_config()
-    model = renderer_model(config)
+    model = renderer_from_config(config)
     optimizer = make_optimizer(config.train)
     mesh = parallel.make_mesh(devices)
-    state = create_state(init_params(model, config, jax.random.key(0)), optimizer)
+    state = create_state(init(model), optimizer)
     sharding = parallel.parameter_sharding(state, mesh, fsdp)
     state = jax.device_put(state, sharding)
-    step = jax.jit(functools.partial(renderer_steps.train_step, model=model, schedule=Schedule.linear(),
+    step = jax.jit(functools.partial(renderer_training.train_step, model=model, schedule=Schedule.linear(),
                                      optimizer=optimizer, ema_decay=0.9),
                    in_shardings=(sharding, parallel.batch_sharding(mesh), parallel.replicated(mesh)),
                    out_shardings=(sharding, parallel.replicated(mesh)))

@@ -15,8 +15,9 @@ from conftest import SMALL
 def test_demo_writes_its_outputs(small_data_dir, tmp_path):
     out = tmp_path / "demo"
     command = [sys.executable, "-m", "diffdub_jax.demo", f"--workdir={out}", f"--dataset={SMALL}",
-               f"--data_dir={small_data_dir}", "--renderer_preset=tiny", "--renderer_steps=4",
-               "--motion_preset=tiny", "--motion_steps=2", "--dub_pairs=2"]
+               f"--data_dir={small_data_dir}", "--renderer_config=configs/renderer.py:tiny",
+               "--renderer_config.train.num_steps=4", "--motion_config=configs/motion.py:tiny",
+               "--motion_config.train.num_steps=2", "--dub_pairs=2"]
     env = dict(os.environ)  # conftest set XLA_FLAGS for compile-bound runs
     result = subprocess.run(command, capture_output=True, text=True, check=False, env=env)
     assert result.returncode == 0, result.stderr[-3000:]

@@ -12,8 +12,11 @@ import soundfile
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
+from conftest import load_config  # noqa: E402
 from diffdub_jax.convert import hubert as convert_hubert  # noqa: E402
-from diffdub_jax.data import audio, audio_features  # noqa: E402
+from diffdub_jax.data import audio, datasets  # noqa: E402
+from diffdub_jax.serving import audio_frontend as audio_features  # noqa: E402
+from diffdub_jax.training import motion as motion_training  # noqa: E402
 
 # Real conv geometry (320-sample hop, 50 Hz) with narrow layers, so alignment is tested at 50 Hz.
 TINY = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64, conv_dim=(16,) * 7,
@@ -207,3 +210,31 @@ def test_cli_writes_features_and_reports_errors_cleanly(folders, tmp_path):
     bad = subprocess.run(command[:3] + [f"--audio={tmp_path / 'missing.wav'}"] + command[4:],
                          capture_output=True, text=True, check=False)
     assert bad.returncode == 1 and "missing.wav: no such file" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_stage2_training_and_infer_read_the_same_hubert_features(folders, tmp_path, monkeypatch):
+    """The stage-2 input stream and `infer` both featurise through AudioFrontend: for one clip's
+    audio (as stored in the dataset, and as infer loads it from a file) they give the same features."""
+    _, hubert_dir, _ = folders["layer_stableln"]
+    config = load_config("motion", "tiny")
+    config.audio.frontend, config.audio.hubert_dir = "hubert", hubert_dir
+    config.audio.chunk_seconds, config.audio.context_seconds = 2.0, 0.5  # windows get stitched too
+    config.model.audio_dim, config.model.audio_layers = 32, 3
+    config.data.cache_clips = 0
+    num_frames, fps = 75, 25.0
+    speech = _speechlike(num_frames / fps, seed=4)
+    waveform = np.round(0.3 * speech / np.abs(speech).max() * 32767)
+    clip = {"clip_id": b"clip", "identity": 0, "fps": np.float32(fps), "sample_rate": 16000,
+            "waveform": waveform.astype(np.int16), "frames": {"image": [b""] * num_frames}}
+    monkeypatch.setattr(datasets, "clip_source", lambda name, split, data_dir: [clip])
+    batch = next(iter(motion_training.input_stream(config, "train")))
+
+    path = str(tmp_path / "speech.wav")
+    soundfile.write(path, clip["waveform"], 16000, subtype="PCM_16")
+    inferred = audio_features.AudioFrontend(config.audio).for_video(audio.load_audio(path), audio.SAMPLE_RATE, fps,
+                                                                     num_frames, path)
+    assert inferred.shape == (3, 2 * num_frames, 32)
+    for features, window in zip(batch["audio_features"], batch["frame_index"]):
+        start = 2 * int(window[0])
+        assert features.shape == (3, 2 * config.data.window_frames, 32)
+        np.testing.assert_array_equal(features, inferred[:, start : start + features.shape[1]].astype(np.float32))

@@ -10,39 +10,35 @@ import numpy as np
 import pytest
 import soundfile
 
-from diffdub_jax import checkpoints
+from conftest import load_config
 from diffdub_jax.data import audio, faces, masks, paste, video
 from diffdub_jax.inference.dub import NoFaceError, dub
-from diffdub_jax.checkpoints import CheckpointMismatchError
+from diffdub_jax.inference.models import DubbingModels
 from diffdub_jax.models.motion import build_motion_generator, init_variables
+from diffdub_jax.models.renderer import init_variables as init_renderer_variables
+from diffdub_jax.models.renderer import renderer_from_config
+from diffdub_jax.workdir import CheckpointMismatchError, Workdir
 
 from renderer_fixtures import init as init_renderer  # noqa: E402
 from renderer_fixtures import official_small_renderer, tiny_config  # noqa: E402
 
-sys.path.insert(0, "configs")
-import motion as motion_config  # noqa: E402
-
 FPS = 25.0
-
-
-def _save(workdir, state, config):
-    run = checkpoints.RunCheckpoints(workdir, keep=1, async_save=False)
-    run.save(0, state, {}, config)
-    run.wait()
-    run.close()
 
 
 @pytest.fixture(scope="module")
 def stages(tmp_path_factory):
     """Tiny stage-1 and stage-2 checkpoints (random weights: these tests check the pipeline)."""
     root = tmp_path_factory.mktemp("stages")
-    params = init_renderer(official_small_renderer())
-    _save(str(root / "renderer"), {"step": 0, "params": params, "ema_params": params}, tiny_config())
-    config = motion_config.get_config("tiny")
+    Workdir(root / "renderer").save_variables({"params": init_renderer(official_small_renderer())}, tiny_config())
+    config = load_config("motion", "tiny")
     variables = init_variables(build_motion_generator(config.model), config.model.audio_dim, jax.random.key(0))
-    _save(str(root / "motion"), {"step": 0, "params": variables["params"], "ema_params": variables["params"],
-                                 "batch_stats": variables["batch_stats"]}, config)
+    Workdir(root / "motion").save_variables(variables, config)
     return str(root / "renderer"), str(root / "motion")
+
+
+@pytest.fixture(scope="module")
+def models(stages):
+    return DubbingModels.load(*stages)
 
 
 def _astronaut_clip(path, num_frames=20, with_audio=True):
@@ -64,13 +60,13 @@ def speech(tmp_path_factory):
     return path
 
 
-def test_real_face_is_dubbed_end_to_end(stages, speech, tmp_path):
+def test_real_face_is_dubbed_end_to_end(models, speech, tmp_path):
     source, frames = _astronaut_clip(tmp_path / "astronaut.mp4")
     decoded = np.stack(list(video.read_frames(source)))
     info = video.probe_video(source)
     output = str(tmp_path / "dubbed.mp4")
     seen = {}
-    result = dub(source, output, *stages, audio_path=speech, on_frame=lambda t, s, f: seen.setdefault(t, (s, f)))
+    result = dub(source, output, models, audio_path=speech, on_frame=lambda t, s, f: seen.setdefault(t, (s, f)))
 
     out = video.probe_video(output)
     duration = len(audio.load_audio(speech)) / audio.SAMPLE_RATE
@@ -81,8 +77,16 @@ def test_real_face_is_dubbed_end_to_end(stages, speech, tmp_path):
     for stage in ("detect", "audio", "motion", "render", "paste", "encode"):
         assert result.timings[stage] > 0
 
-    track = faces.track_face(decoded)  # the track dub used (deterministic)
     config = tiny_config()
+    # No framing flag: the crop is the one the renderer was trained with (the tiny preset's 2x the
+    # face box, saved in its checkpoint), not the authors' 1.6x.
+    assert result.crop_scale == config.data.crop_scale == 2.0
+    track = faces.track_face(decoded, scale=2.0)  # the track dub used (deterministic)
+    assert result.crop_box == track.box
+    x0, y0, x1, y1 = track.box.face
+    assert track.box.side == min(round(2.0 * max(x1 - x0, y1 - y0)), info.width, info.height)
+    assert faces.track_face(decoded, scale=1.6).box.side < track.box.side
+    assert [s for s, _ in (seen[t] for t in range(result.num_frames))] == list(result.schedule)
     size, radius = config.data.image_size, config.data.mask_window
     assert radius > 0  # masks united over neighbouring frames are exercised
     box, changed_any = track.box, False
@@ -97,7 +101,7 @@ def test_real_face_is_dubbed_end_to_end(stages, speech, tmp_path):
     assert changed_any, "nothing was re-rendered"
 
 
-def test_bad_inputs_fail_clearly_and_leave_no_output(stages, speech, tmp_path):
+def test_bad_inputs_fail_clearly_and_leave_no_output(stages, models, speech, tmp_path):
     good, _ = _astronaut_clip(tmp_path / "good.mp4", num_frames=10)
     silent_video, _ = _astronaut_clip(tmp_path / "no_audio.mp4", num_frames=10, with_audio=False)
     blank = str(tmp_path / "blank.mp4")
@@ -107,10 +111,14 @@ def test_bad_inputs_fail_clearly_and_leave_no_output(stages, speech, tmp_path):
     other_renderer = str(tmp_path / "other_renderer")
     config = tiny_config()
     config.model.embed_channels = 64
-    from diffdub_jax.training import loop  # pylint: disable=import-outside-toplevel
-    params = jax.eval_shape(lambda: loop.init_params(loop.renderer_model(config), config, jax.random.key(0)))
-    params = jax.tree_util.tree_map(lambda s: np.zeros(s.shape, s.dtype), params)
-    _save(other_renderer, {"step": 0, "params": params, "ema_params": params}, config)
+    params = jax.eval_shape(lambda: init_renderer_variables(renderer_from_config(config), jax.random.key(0)))
+    params = jax.tree_util.tree_map(lambda s: np.zeros(s.shape, s.dtype), params["params"])
+    Workdir(other_renderer).save_variables({"params": params}, config)
+    for workdirs, error, message in (((other_renderer, stages[1]), CheckpointMismatchError, "64-d latents"),
+                                     ((str(tmp_path), stages[1]), FileNotFoundError, "no checkpoint"),
+                                     ((stages[1], stages[1]), CheckpointMismatchError, "expected 'renderer'")):
+        with pytest.raises(error, match=message):
+            DubbingModels.load(*workdirs)
 
     output = str(tmp_path / "out" / "dubbed.mp4")
     os.makedirs(os.path.dirname(output))
@@ -119,17 +127,13 @@ def test_bad_inputs_fail_clearly_and_leave_no_output(stages, speech, tmp_path):
         (dict(video_path=str(corrupt)), video.VideoError, "corrupt.mp4"),
         (dict(video_path=silent_video, audio_path=None), video.VideoError, "no audio"),
         (dict(video_path=blank), NoFaceError, "no face found"),
-        (dict(renderer_workdir=other_renderer), CheckpointMismatchError, "64-d latents"),
-        (dict(renderer_workdir=str(tmp_path)), FileNotFoundError, "no checkpoint"),
         (dict(output_path=str(tmp_path / "missing_dir" / "x.mp4")), video.VideoError, "missing_dir"),
     ]
     for overrides, error, message in cases:
-        kwargs = dict(video_path=good, output_path=output, renderer_workdir=stages[0], motion_workdir=stages[1],
-                      audio_path=speech)
+        kwargs = dict(video_path=good, output_path=output, audio_path=speech)
         kwargs.update(overrides)
         with pytest.raises(error, match=message):
-            dub(kwargs.pop("video_path"), kwargs.pop("output_path"), kwargs.pop("renderer_workdir"),
-                kwargs.pop("motion_workdir"), **kwargs)
+            dub(kwargs.pop("video_path"), kwargs.pop("output_path"), models, **kwargs)
         assert os.listdir(os.path.dirname(output)) == [], f"{overrides} left files behind"
 
     read_only = tmp_path / "read_only"
@@ -137,17 +141,17 @@ def test_bad_inputs_fail_clearly_and_leave_no_output(stages, speech, tmp_path):
     read_only.chmod(0o500)
     if not os.access(read_only, os.W_OK):  # root ignores permissions
         with pytest.raises(video.VideoError, match="read_only"):
-            dub(good, str(read_only / "x.mp4"), *stages, audio_path=speech)
+            dub(good, str(read_only / "x.mp4"), models, audio_path=speech)
     shutil.rmtree(read_only, ignore_errors=True)
 
     for bad_audio, content in (("empty.wav", b""), ("garbage.wav", os.urandom(4000))):
         (tmp_path / bad_audio).write_bytes(content)
         with pytest.raises(audio.AudioError, match=bad_audio):
-            dub(good, output, *stages, audio_path=str(tmp_path / bad_audio))
+            dub(good, output, models, audio_path=str(tmp_path / bad_audio))
         assert os.listdir(os.path.dirname(output)) == []
     stereo_48k = str(tmp_path / "stereo48k.wav")
     soundfile.write(stereo_48k, 0.1 * np.random.default_rng(0).standard_normal((24000, 2)), 48000)
-    result = dub(good, output, *stages, audio_path=stereo_48k)  # resampled, not refused
+    result = dub(good, output, models, audio_path=stereo_48k)  # resampled, not refused
     assert result.num_frames == 12 and os.path.isfile(output)
 
 

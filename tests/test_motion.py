@@ -9,18 +9,18 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from diffdub_jax import checkpoints
+from diffdub_jax import stages
 from diffdub_jax.convert import motion as motion_convert
 from diffdub_jax.data import latent_store
 from diffdub_jax.models.conformer import relative_shift
 from diffdub_jax.models.motion import build_motion_generator, init_variables
 from diffdub_jax.training import latents as latent_extraction
-from diffdub_jax.training import motion_loop, motion_steps
+from diffdub_jax.serving.motion_service import predict
+from diffdub_jax.training import motion as motion_training
+from diffdub_jax.workdir import Workdir
 from diffdub_jax.training.state import create_state, make_optimizer
 
-sys.path.insert(0, "configs")
-import motion as motion_config  # noqa: E402
-
+from conftest import load_config
 from renderer_fixtures import init as init_renderer  # noqa: E402
 from renderer_fixtures import official_small_renderer, tiny_config  # noqa: E402
 
@@ -28,7 +28,7 @@ OFFICIAL_KEYS = os.path.join(os.path.dirname(__file__), "data", "official_motion
 
 
 def _tiny(**overrides):
-    config = motion_config.get_config("tiny")
+    config = load_config("motion", "tiny")
     for key, value in overrides.items():
         setattr(config.model, key, value)
     return config
@@ -68,12 +68,12 @@ def test_official_stage2_converts_with_its_architecture(tmp_path):
                              f"--output={tmp_path / 'converted'}", "--config=configs/motion.py:synthetic"],
                             capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr[-2000:]
-    model_config = checkpoints.restore_config(str(tmp_path / "converted")).model
+    model_config = Workdir(tmp_path / "converted").restore_config().model
     assert (model_config.latent_dim, model_config.audio_dim, model_config.audio_layers) == (512, 1024, 25)
     assert (model_config.reference_blocks, model_config.speech_blocks, model_config.decoder_blocks) == (2, 4, 4)
     assert (model_config.num_heads, model_config.hidden_units, model_config.kernel_size) == (2, 512, 13)
     assert not model_config.residual_cross_attention and not model_config.normalise_latents
-    variables = checkpoints.restore_variables(str(tmp_path / "converted"))
+    variables = Workdir(tmp_path / "converted").restore_variables()
     cross = variables["params"]["cross_attention"]["self_attn"]["in_proj"]
     prefix = "seq2seq.encoder.cross_attention.self_attn."
     np.testing.assert_array_equal(cross["kernel"], state[prefix + "in_proj_weight"].T)
@@ -128,14 +128,14 @@ def test_tiny_generator_overfits_one_batch():
              "valid": np.ones((2, 16), bool)}
     optimizer = make_optimizer(config.train)
     state = create_state(variables["params"], optimizer, variables["batch_stats"])
-    step = jax.jit(lambda s, b: motion_steps.train_step(s, b, jax.random.key(0), model=model, optimizer=optimizer,
+    step = jax.jit(lambda s, b: motion_training.train_step(s, b, jax.random.key(0), model=model, optimizer=optimizer,
                                                          ema_decay=0.0))
     losses = []
     for _ in range(150):
         state, metrics = step(state, batch)
         losses.append(float(metrics["loss"]))
-    eval_loss = float(motion_steps.masked_mse(
-        motion_steps.predict({"params": state.params, "batch_stats": state.batch_stats}, audio, references,
+    eval_loss = float(motion_training.masked_mse(
+        predict({"params": state.params, "batch_stats": state.batch_stats}, audio, references,
                              model=model), targets, batch["valid"]))
     assert eval_loss < losses[0] / 10, (losses[0], eval_loss)
 
@@ -144,10 +144,7 @@ def test_latent_extraction_resumes_and_stage2_trains_on_it(small_data_dir, tmp_p
     renderer_config = tiny_config(small_data_dir)
     params = init_renderer(official_small_renderer())
     renderer_dir = str(tmp_path / "renderer")
-    run = checkpoints.RunCheckpoints(renderer_dir, keep=1, async_save=False)
-    run.save(0, {"step": 0, "params": params, "ema_params": params}, {}, renderer_config)
-    run.wait()
-    run.close()
+    Workdir(renderer_dir).save_variables({"params": params}, renderer_config)
 
     out = str(tmp_path / "latents")
     counts = latent_extraction.extract_latents(renderer_dir, out, ("test",), batch_size=32)
@@ -159,18 +156,18 @@ def test_latent_extraction_resumes_and_stage2_trains_on_it(small_data_dir, tmp_p
     np.testing.assert_allclose(latent_store.load_clip_latents(out, "test", 0), first, atol=1e-6)
     assert os.path.getmtime(latent_store.latents_path(out, "test", 1)) == later, "finished clips are redone"
 
-    config = motion_config.get_config("tiny")
+    config = load_config("motion", "tiny")
     config.data.data_dir = small_data_dir
     config.data.latents_dir = out
     config.train.num_steps = 2
     with pytest.raises(FileNotFoundError, match="no latents for record"):  # only 'test' was extracted
-        motion_loop.train_motion(config, str(tmp_path / "motion"))
+        stages.train(config, str(tmp_path / "motion"))
     latent_extraction.extract_latents(renderer_dir, out, ("train",), batch_size=32)
-    state = motion_loop.train_motion(config, str(tmp_path / "motion"))
+    state = stages.train(config, str(tmp_path / "motion"))
     assert int(state.step) == 2
-    restored = checkpoints.restore_variables(str(tmp_path / "motion"))
+    restored = Workdir(tmp_path / "motion").restore_variables()
     assert jax.tree_util.tree_structure(restored["batch_stats"]) == jax.tree_util.tree_structure(state.batch_stats)
 
     config.model.latent_dim = 7
     with pytest.raises(ValueError, match="model.latent_dim"):
-        motion_loop.train_motion(config, str(tmp_path / "other"))
+        stages.train(config, str(tmp_path / "other"))

@@ -1,23 +1,27 @@
 """Grain pipelines: batch shapes, windows and padding, per-host sharding, checkpointable state."""
 
 import functools
-import sys
 
 import numpy as np
 import pytest
 
-from conftest import SMALL
+from conftest import SMALL, load_config
 from diffdub_jax.data import datasets, pipeline
+from diffdub_jax.data.framing import Framing
+from diffdub_jax.data.pixels import to_unit_range
+from diffdub_jax.serving.audio_frontend import AudioFrontend
 
-sys.path.insert(0, "configs")
-import motion as motion_config  # noqa: E402
-import renderer as renderer_config  # noqa: E402
+renderer_config, motion_config = "renderer", "motion"
 
 
-def _config(module, data_dir):
-    config = module.get_config("tiny")
+def _config(name, data_dir):
+    config = load_config(name, "tiny")
     config.data.data_dir = data_dir
     return config
+
+
+def _mel_features():
+    return AudioFrontend(load_config("motion", "tiny").audio).for_clip
 
 
 def test_renderer_batches(small_data_dir):
@@ -36,9 +40,9 @@ def test_renderer_batches(small_data_dir):
 
 def test_renderer_example_takes_target_and_reference_from_one_clip(small_data_dir):
     clip = datasets.clip_source(SMALL, "train", small_data_dir)[0]
-    example = pipeline.renderer_example(0, clip, np.random.default_rng(0), image_size=64,
+    example = pipeline.renderer_example(0, clip, np.random.default_rng(0), framing=Framing(image_size=64),
                                         num_references=2, augment_crop=False)
-    frames = np.stack([pipeline.to_unit_range(datasets.decode_frame(p)) for p in clip["frames"]["image"]])
+    frames = np.stack([to_unit_range(datasets.decode_frame(p)) for p in clip["frames"]["image"]])
     np.testing.assert_array_equal(example["image"], frames[example["frame_index"]])
     references = example["reference"]
     assert references.shape == (64, 64, 6)
@@ -50,7 +54,7 @@ def test_renderer_example_takes_target_and_reference_from_one_clip(small_data_di
 def test_motion_batches_windows_and_references(small_data_dir):
     config = _config(motion_config, small_data_dir)
     source = datasets.clip_source(SMALL, "train", small_data_dir)
-    batch = next(iter(pipeline.motion_pipeline(config, frame_fields=("mouth",))))
+    batch = next(iter(pipeline.motion_pipeline(config, _mel_features(), frame_fields=("mouth",))))
     b, w, r = config.data.batch_size, config.data.window_frames, config.data.num_reference_frames
     assert batch["audio_features"].shape == (b, 2 * w, config.audio.num_mels)
     assert batch["valid"].shape == (b, w) and batch["valid"].all()  # clips are longer than w + r
@@ -60,7 +64,7 @@ def test_motion_batches_windows_and_references(small_data_dir):
         window = batch["frame_index"][i]
         np.testing.assert_array_equal(window, np.arange(window[0], window[0] + w))
         assert not set(batch["reference_index"][i]) & set(window), "references overlap the window"
-        features = pipeline.clip_audio_features(clip, config.audio.num_mels)
+        features = AudioFrontend(config.audio).for_clip(clip)
         np.testing.assert_array_equal(batch["audio_features"][i], features[2 * window[0] : 2 * window[-1] + 2])
         np.testing.assert_array_equal(batch["mouth"][i], np.asarray(clip["frames"]["mouth"])[window])
         np.testing.assert_array_equal(batch["reference_mouth"][i],
@@ -82,7 +86,7 @@ def _fake_clip(num_frames: int, identity: int = 0) -> dict:
 def test_short_clips_are_padded_with_a_validity_mask():
     clip = _fake_clip(30)
     example = pipeline.motion_example(0, clip, np.random.default_rng(0), window_frames=40,
-                                      num_reference_frames=10, frame_fields=("mouth",))
+                                      num_reference_frames=10, featurise=_mel_features(), frame_fields=("mouth",))
     assert example["valid"].sum() == 20 and example["valid"][:20].all()
     assert np.all(example["audio_features"][40:] == 0) and np.all(example["mouth"][20:] == 0)
     assert np.abs(example["audio_features"][:40]).sum() > 0
@@ -90,7 +94,7 @@ def test_short_clips_are_padded_with_a_validity_mask():
     assert len(set(example["reference_index"])) == 10 and not window & set(example["reference_index"])
     with pytest.raises(ValueError, match="fake10"):
         pipeline.motion_example(0, _fake_clip(10), np.random.default_rng(0), window_frames=40,
-                                num_reference_frames=10)
+                                num_reference_frames=10, featurise=_mel_features())
 
 
 def _record_index_transform(index, clip, rng):

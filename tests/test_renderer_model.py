@@ -10,11 +10,13 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from diffdub_jax import checkpoints
 from diffdub_jax.convert import torch_state
 from diffdub_jax.diffusion import ddim, losses
 from diffdub_jax.diffusion.schedule import Schedule
-from diffdub_jax.training import loop, renderer_steps
+from diffdub_jax.models.renderer import renderer_from_config
+from diffdub_jax.serving.renderer_service import render
+from diffdub_jax.training import loop
+from diffdub_jax.workdir import Workdir
 from renderer_fixtures import init, official_small_renderer, random_batch, randomise, tiny_config
 
 KEYS = os.path.join(os.path.dirname(__file__), "data", "official_renderer_small_keys.txt")
@@ -141,7 +143,7 @@ def test_pixels_outside_the_edit_mask_are_bit_identical_after_rendering():
     params = randomise(init(model))
     batch = random_batch(32, 3)
     x_T = jax.random.normal(jax.random.key(2), (1, 32, 32, 3))
-    out = np.asarray(jax.jit(lambda p: renderer_steps.render(p, batch, x_T, model=model, schedule=Schedule.linear(),
+    out = np.asarray(jax.jit(lambda p: render(p, batch, x_T, model=model, schedule=Schedule.linear(),
                                                              num_steps=2))(params))
     known = batch["edit_mask"][..., 0] < 0.5
     assert np.array_equal(out[known], batch["image"][known])  # bit-identical, not just close
@@ -199,15 +201,14 @@ def test_convert_command_turns_a_lightning_checkpoint_into_an_orbax_workdir(tmp_
                              f"--output={out}", "--config=configs/renderer.py:tiny"],
                             capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr[-2000:]
-    params = checkpoints.restore_params(str(out))
+    params = Workdir(out).restore_variables()["params"]
     np.testing.assert_array_equal(params["unet"]["input_blocks_0_0"]["kernel"],
                                   state_dict["input_blocks.0.0.weight"].transpose(2, 3, 1, 0))
     # train --config.train.init_from starts from it; a parameter of another shape (here the input
     # conv of a model with two reference frames) keeps its fresh initialisation.
     config = tiny_config()
-    config.train.init_from = str(out)
     config.data.num_references = 2
-    started = loop._initial_params(loop.renderer_model(config), config)  # pylint: disable=protected-access
+    started = loop.copy_matching(init(renderer_from_config(config)), params)
     np.testing.assert_array_equal(started["unet"]["out_2"]["kernel"], params["unet"]["out_2"]["kernel"])
     assert started["unet"]["input_blocks_0_0"]["kernel"].shape[2] == 9
     bad = subprocess.run([sys.executable, "-m", "diffdub_jax.convert", f"--checkpoint={path}",

@@ -11,23 +11,26 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from diffdub_jax import checkpoints
+from diffdub_jax import stages
 from diffdub_jax.data import datasets
 from diffdub_jax.diffusion import losses
 from diffdub_jax.diffusion.schedule import Schedule
-from diffdub_jax.training import loop, renderer_steps
+from diffdub_jax.models.renderer import renderer_from_config
+from diffdub_jax.training import loop
+from diffdub_jax.training import renderer as renderer_training
 from diffdub_jax.training.state import create_state, make_optimizer
-from renderer_fixtures import random_batch, tiny_config
+from diffdub_jax.workdir import Workdir
+from renderer_fixtures import init, random_batch, tiny_config
 
 
 def test_tiny_config_overfits_one_batch():
     config = tiny_config()
-    model = loop.renderer_model(config)
+    model = renderer_from_config(config)
     schedule = Schedule.linear()
     optimizer = make_optimizer(config.train)
-    state = create_state(loop.init_params(model, config, jax.random.key(0)), optimizer)
+    state = create_state(init(model), optimizer)
     batch = random_batch(32, 2)  # two examples: the property is the same, each step half the cost
-    step = jax.jit(functools.partial(renderer_steps.train_step, model=model, schedule=schedule,
+    step = jax.jit(functools.partial(renderer_training.train_step, model=model, schedule=schedule,
                                      optimizer=optimizer, ema_decay=0.9))
 
     @jax.jit
@@ -68,17 +71,17 @@ def _train_config(data_dir):
 
 def test_kill_and_resume_matches_an_uninterrupted_run(small_data_dir, tmp_path):
     config = _train_config(small_data_dir)
-    straight = loop.train_renderer(config, str(tmp_path / "straight"))
+    straight = stages.train(config, str(tmp_path / "straight"))
     interrupted = str(tmp_path / "interrupted")
-    loop.train_renderer(config, interrupted, stop_after=3)
-    assert checkpoints.RunCheckpoints(interrupted).latest_step() == 3
-    assert checkpoints.restore_config(interrupted).data.dataset_version == datasets.dataset_version(
+    stages.train(config, interrupted, stop_after=3)
+    assert Workdir(interrupted).train_checkpoints().latest_step() == 3
+    assert Workdir(interrupted).restore_config().data.dataset_version == datasets.dataset_version(
         config.data.name, small_data_dir)  # what a later resume checks the data against
-    resumed = loop.train_renderer(config, interrupted)
+    resumed = stages.train(config, interrupted)
     assert int(resumed.step) == 6
     for a, b in zip(jax.tree_util.tree_leaves(straight.params), jax.tree_util.tree_leaves(resumed.params)):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
-    restored = checkpoints.restore_params(interrupted)
+    restored = Workdir(interrupted).restore_variables()["params"]
     for a, b in zip(jax.tree_util.tree_leaves(restored), jax.tree_util.tree_leaves(resumed.ema_params)):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
     assert os.listdir(os.path.join(interrupted, "tensorboard"))
@@ -90,6 +93,6 @@ def test_a_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(small_data_d
     config.train.checkpoint_every = 1
     config.train.log_every = 1
     with pytest.raises(loop.NonFiniteLossError, match="last good checkpoint \\(step 1\\)"):
-        loop.train_renderer(config, str(tmp_path))
-    params = checkpoints.restore_params(str(tmp_path))
+        stages.train(config, str(tmp_path))
+    params = Workdir(tmp_path).restore_variables()["params"]
     assert all(np.isfinite(np.asarray(x)).all() for x in jax.tree_util.tree_leaves(params))

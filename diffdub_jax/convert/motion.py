@@ -17,9 +17,10 @@ import jax
 import ml_collections
 import numpy as np
 
-from diffdub_jax import checkpoints
+from diffdub_jax import release
 from diffdub_jax.convert import torch_state
 from diffdub_jax.models.motion import MotionGenerator, build_motion_generator, init_variables
+from diffdub_jax.workdir import Workdir
 
 RELEASE_PREFIX = "seq2seq.encoder."
 UNUSED_PREFIXES = ("cross_attention.linear2.", "cross_attention.norm2.")
@@ -74,10 +75,19 @@ def convert_motion_state_dict(state_dict: Mapping[str, np.ndarray], model: Motio
     }
 
 
-def convert_motion_checkpoint(path: str, config: ml_collections.ConfigDict, output: str,
-                              weights: str = "model", state_dict: dict | None = None) -> ml_collections.ConfigDict:
-    """Converts `path` (or its already loaded state_dict) into an Orbax workdir at `output`;
-    returns the config it matches."""
+def is_motion_state_dict(state_dict: Mapping[str, np.ndarray]) -> bool:
+    """Whether a release state dict holds the stage-2 generator (its tensors under `seq2seq.`)."""
+    return any(key.startswith(("seq2seq.", "model.seq2seq.")) for key in state_dict)
+
+
+def convert_motion_checkpoint(path: str, output: str, weights: str | None = None,
+                              config: ml_collections.ConfigDict | None = None,
+                              state_dict: dict | None = None) -> ml_collections.ConfigDict:
+    """Converts `path` (or its already loaded state_dict) into a workdir at `output`; returns the
+    config it matches (default: the release's, diffdub_jax.release, with the architecture read
+    from the tensors; weights default `model`)."""
+    weights = weights or "model"
+    config = release.motion_config() if config is None else config
     state_dict = torch_state.load_torch_checkpoint(path) if state_dict is None else state_dict
     if any(key.startswith(weights + ".") for key in state_dict):
         state_dict = torch_state.select_prefix(state_dict, weights + ".")
@@ -88,9 +98,5 @@ def convert_motion_checkpoint(path: str, config: ml_collections.ConfigDict, outp
         variables = convert_motion_state_dict(state_dict, model, config.model.audio_dim)
     except (KeyError, ValueError) as error:
         raise ValueError(f"{path}: {error}") from None
-    run = checkpoints.RunCheckpoints(output, keep=1, async_save=False)
-    run.save(0, {"step": 0, "params": variables["params"], "ema_params": variables["params"],
-                 "batch_stats": variables["batch_stats"]}, {}, config)
-    run.wait()
-    run.close()
+    Workdir(output).save_variables(variables, config)
     return config

@@ -1,1 +1,1 @@
-"""Data: mask geometry, augmentations, audio front end, datasets and input pipelines."""
+"""Data: media (audio, video), faces, masks, framing, augmentations, datasets and input pipelines; no models."""

@@ -89,3 +89,11 @@ def align_to_video(features: np.ndarray, feature_rate: float, fps: float, num_fr
     times = np.arange(num_frames * FEATURES_PER_VIDEO_FRAME) / (FEATURES_PER_VIDEO_FRAME * fps)
     index = np.clip(np.rint(times * feature_rate).astype(int), 0, len(features) - 1)
     return features[index]
+
+
+def clip_audio(clip) -> tuple[np.ndarray, int, float, int]:
+    """(waveform as float32 in [-1, 1], sample rate, fps, number of frames) of a dataset clip
+    (int16 `waveform`, `sample_rate`, `fps`, `frames`): what an audio frontend needs to compute
+    features aligned to its frames."""
+    return (np.asarray(clip["waveform"], np.float32) / 32768.0, int(clip["sample_rate"]), float(clip["fps"]),
+            len(clip["frames"]["image"]))

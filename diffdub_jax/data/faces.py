@@ -26,6 +26,8 @@ import numpy as np
 from PIL import Image
 from scipy.signal import savgol_filter
 
+from diffdub_jax.data.pixels import rescale_points
+
 NUM_LANDMARKS = 68
 DETECTION_STRIDE = 25  # frames between the detections that place the clip's crop
 CROP_SCALE = 1.6  # crop side / max(face box width, height)
@@ -151,12 +153,6 @@ class FaceTrack:
         if self.box is None:
             return self.landmarks
         return self.landmarks + np.array([self.box.x0, self.box.y0], np.float32)
-
-
-def rescale_points(points: np.ndarray, from_size: float, to_size: float) -> np.ndarray:
-    """Map points between two resolutions of the same square, pixel centres at integers."""
-    scale = to_size / from_size
-    return ((np.asarray(points, np.float32) + 0.5) * scale - 0.5).astype(np.float32)
 
 
 def select_face(faces: list[FaceLandmarks], face_index: int) -> FaceLandmarks | None:

@@ -8,6 +8,8 @@ import os
 import ml_collections
 import numpy as np
 
+from diffdub_jax.data.files import write_json
+
 
 def latents_path(latents_dir: str, split: str, record_index: int) -> str:
     return os.path.join(latents_dir, split, f"{record_index:06d}.npy")
@@ -24,10 +26,7 @@ def load_clip_latents(latents_dir: str, split: str, record_index: int) -> np.nda
 
 def write_info(latents_dir: str, info: dict) -> None:
     """Records what was extracted (written last: its presence marks a finished extraction)."""
-    path = os.path.join(latents_dir, "info.json")
-    with open(path + ".tmp", "w", encoding="utf-8") as handle:
-        json.dump(info, handle, indent=2)
-    os.replace(path + ".tmp", path)
+    write_json(os.path.join(latents_dir, "info.json"), info)
 
 
 def read_info(latents_dir: str) -> ml_collections.ConfigDict:

@@ -17,55 +17,42 @@ import functools
 from typing import Callable, Mapping
 
 import grain
-import ml_collections
 import numpy as np
 from PIL import Image
 
 from diffdub_jax.data import audio, augment, datasets, latent_store, masks
+from diffdub_jax.data.framing import Framing
+from diffdub_jax.data.pixels import rescale_points, to_unit_range
 
 Example = dict[str, np.ndarray]
 Transform = Callable[[int, Mapping, np.random.Generator], Example]
+ClipFeatures = Callable[[Mapping], np.ndarray]  # a clip -> its audio features, 2 per video frame
 
 
-def to_unit_range(image: np.ndarray) -> np.ndarray:
-    """uint8 [0, 255] -> float32 [-1, 1], the renderer's pixel range."""
-    return (image.astype(np.float32) / 127.5 - 1.0).astype(np.float32)
-
-
-def _decode_at_size(png: bytes, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Decodes a frame, resized to size x size if needed; also returns the (x, y) scale used."""
+def _decode_at_size(png: bytes, size: int) -> tuple[np.ndarray, tuple[int, int]]:
+    """Decodes a frame, resized to size x size if needed; also returns its stored (width, height)."""
     image = datasets.decode_frame(png)
-    scale = np.array([size / image.shape[1], size / image.shape[0]], np.float32)
+    stored = (image.shape[1], image.shape[0])
     if image.shape[:2] != (size, size):
         image = np.asarray(Image.fromarray(image).resize((size, size), Image.Resampling.BICUBIC))
-    return image, scale
+    return image, stored
 
 
 def frame_at_size(frames: Mapping, index: int, size: int) -> tuple[np.ndarray, np.ndarray]:
     """Frame `index` of a clip at size x size (uint8) and its 68 landmarks in those pixels."""
-    image, scale = _decode_at_size(frames["image"][index], size)
-    return image, _scaled(frames["landmarks"][index], scale)
+    image, stored = _decode_at_size(frames["image"][index], size)
+    return image, rescale_points(frames["landmarks"][index], stored, size)
 
 
-def _scaled(landmarks, scale: np.ndarray) -> np.ndarray:
-    return (np.asarray(landmarks, np.float32) + 0.5) * scale - 0.5
-
-
-def mask_settings(data: ml_collections.ConfigDict) -> tuple[int, float]:
-    """(mask_window, mask_dilation) of a renderer's data config; checkpoints written before these
-    fields existed get the release's per-frame, 8 px masks."""
-    return int(data.get("mask_window", 0)), float(data.get("mask_dilation", masks.DILATION_RADIUS))
-
-
-def frame_with_edit_mask(frames: Mapping, index: int, size: int, mask_window: int = 0,
-                         mask_dilation: float = masks.DILATION_RADIUS) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def frame_with_edit_mask(frames: Mapping, index: int, framing: Framing) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """frame_at_size of frame `index` and its (size, size, 1) float32 edit mask: the union of the
-    edit regions of the frames within mask_window of it (0: its own region, as the release draws
-    it), dilated by mask_dilation px at 256 (masks.edit_mask). The frame is decoded once."""
-    image, scale = _decode_at_size(frames["image"][index], size)
-    nearby = np.asarray(frames["landmarks"][masks.window(index, len(frames["image"]), mask_window)])
-    edit_mask = masks.edit_mask(_scaled(nearby, scale), size, mask_dilation)[..., None].astype(np.float32)
-    return image, _scaled(frames["landmarks"][index], scale), edit_mask
+    edit regions of the frames within framing.mask_window of it (0: its own region, as the release
+    draws it), dilated by framing.mask_dilation px at 256 (masks.edit_mask). The frame is decoded once."""
+    size = framing.image_size
+    image, stored = _decode_at_size(frames["image"][index], size)
+    nearby = np.asarray(frames["landmarks"][masks.window(index, len(frames["image"]), framing.mask_window)])
+    edit_mask = masks.edit_mask(rescale_points(nearby, stored, size), size, framing.mask_dilation)
+    return image, rescale_points(frames["landmarks"][index], stored, size), edit_mask[..., None].astype(np.float32)
 
 
 def clean_encoder_crop(frames: Mapping, index: int, size: int) -> np.ndarray:
@@ -76,8 +63,7 @@ def clean_encoder_crop(frames: Mapping, index: int, size: int) -> np.ndarray:
 
 
 def renderer_example(record_index: int, clip: Mapping, rng: np.random.Generator, *,
-                     image_size: int, num_references: int = 1, augment_crop: bool = True,
-                     mask_window: int = 0, mask_dilation: float = masks.DILATION_RADIUS) -> Example:
+                     framing: Framing, num_references: int = 1, augment_crop: bool = True) -> Example:
     """One stage-1 example from a clip: a random target frame and other frame(s) as references.
 
     Returns image / reference (channels 3 * num_references) / encoder_crop in [-1, 1], the edit
@@ -90,9 +76,9 @@ def renderer_example(record_index: int, clip: Mapping, rng: np.random.Generator,
         raise ValueError(f"clip {clip['clip_id']!r} has {num_frames} frames; "
                          f"{1 + num_references} are needed for a target and its references")
     chosen = rng.choice(num_frames, size=1 + num_references, replace=False)
-    image, landmarks, edit_mask = frame_with_edit_mask(frames, int(chosen[0]), image_size, mask_window, mask_dilation)
-    references = [_decode_at_size(frames["image"][i], image_size)[0] for i in chosen[1:]]
-    crop = masks.encoder_crop(image, landmarks, image_size)
+    image, landmarks, edit_mask = frame_with_edit_mask(frames, int(chosen[0]), framing)
+    references = [_decode_at_size(frames["image"][i], framing.image_size)[0] for i in chosen[1:]]
+    crop = masks.encoder_crop(image, landmarks, framing.image_size)
     if augment_crop:
         crop = augment.augment_encoder_crop(crop, rng)
     return {
@@ -106,19 +92,13 @@ def renderer_example(record_index: int, clip: Mapping, rng: np.random.Generator,
     }
 
 
-def clip_audio_features(clip: Mapping, num_mels: int) -> np.ndarray:
-    """(2 * num_frames, num_mels) log-mel features of a clip's waveform, aligned to its frames."""
-    waveform = np.asarray(clip["waveform"], np.float32) / 32768.0
-    features = audio.log_mel(waveform, int(clip["sample_rate"]), num_mels)
-    return audio.align_to_video(features, audio.FEATURE_RATE, float(clip["fps"]),
-                                len(clip["frames"]["image"]))
-
-
 def motion_example(record_index: int, clip: Mapping, rng: np.random.Generator, *,
-                   window_frames: int, num_reference_frames: int, num_mels: int = 80,
+                   window_frames: int, num_reference_frames: int, featurise: ClipFeatures | None = None,
                    frame_fields: tuple[str, ...] = (), latents: np.ndarray | None = None,
                    one_shot_probability: float = 0.0) -> Example:
-    """One stage-2 example: a window of up to window_frames frames and its audio features, and
+    """One stage-2 example: a window of up to window_frames frames and its audio features (the
+    clip's stored `audio_features`, else featurise(clip): (..., 2 * num_frames, D), time on the
+    second-to-last axis, e.g. (layers, time, D) for HuBERT), and
     num_reference_frames frames of the same clip outside the window (consecutive where the clip
     allows). Short clips give a shorter window, zero-padded; `valid` marks the real frames.
 
@@ -139,10 +119,10 @@ def motion_example(record_index: int, clip: Mapping, rng: np.random.Generator, *
     references = outside[offset : offset + num_reference_frames]
 
     per_frame = audio.FEATURES_PER_VIDEO_FRAME
-    features = clip["audio_features"] if "audio_features" in clip else clip_audio_features(clip, num_mels)
-    features = features[per_frame * start : per_frame * (start + length)]
-    padded = np.zeros((per_frame * window_frames, num_mels), np.float32)
-    padded[: len(features)] = features
+    features = clip["audio_features"] if "audio_features" in clip else featurise(clip)
+    features = np.asarray(features)[..., per_frame * start : per_frame * (start + length), :]
+    padded = np.zeros(features.shape[:-2] + (per_frame * window_frames, features.shape[-1]), np.float32)
+    padded[..., : features.shape[-2], :] = features
     frame_index = np.zeros(window_frames, np.int32)
     frame_index[:length] = np.arange(start, start + length)
     example = {
@@ -170,11 +150,11 @@ def motion_example(record_index: int, clip: Mapping, rng: np.random.Generator, *
     return example
 
 
-def motion_clip(clip: Mapping, num_mels: int, frame_fields: tuple[str, ...] = ()) -> dict:
+def motion_clip(clip: Mapping, featurise: ClipFeatures, frame_fields: tuple[str, ...] = ()) -> dict:
     """What motion_example needs of a clip (no frame images, audio features computed): small
     enough to keep in memory, so each clip is read and featurised once, not once per visit."""
     return {"clip_id": clip["clip_id"], "identity": clip["identity"], "num_frames": len(clip["frames"]["image"]),
-            "audio_features": clip_audio_features(clip, num_mels),
+            "audio_features": featurise(clip),
             "frames": {field: np.asarray(clip["frames"][field]) for field in frame_fields}}
 
 
@@ -190,41 +170,6 @@ class CachedClips:
 
     def __getitem__(self, index: int) -> dict:
         return self._get(int(index))
-
-
-def data_config(preset: str, stage: str) -> ml_collections.ConfigDict:
-    """The `data` section shared by the stage configs. Presets: 'real' (HDTF, the release's
-    sizes), 'synthetic' (the embedded default, trains on a laptop CPU), 'tiny' (tests)."""
-    if preset not in ("real", "synthetic", "tiny"):
-        raise ValueError(f"unknown preset {preset!r}; choose real, synthetic or tiny")
-    data = ml_collections.ConfigDict()
-    data.name = {"real": "hdtf", "synthetic": "synthetic_talking_faces/64px",
-                 "tiny": "synthetic_talking_faces/small"}[preset]
-    data.data_dir = datasets.DEFAULT_DATA_DIR
-    data.seed = 0
-    data.read_threads = 2
-    data.worker_processes = 0
-    # Clips kept in memory once read (0: read every visit). A synthetic run visits each clip ~100
-    # times; reading one (all its PNG frames) costs more than building an example from it.
-    data.cache_clips = {"real": 0, "synthetic": 4096, "tiny": 64}[preset]
-    if stage == "renderer":
-        # The synthetic renderer trains at 32 px (resized from the 64 px set): 4x cheaper steps
-        # buy the optimiser steps a diffusion model needs within minutes on a laptop CPU.
-        data.image_size = {"real": 256, "synthetic": 32, "tiny": 32}[preset]
-        data.batch_size = {"real": 32, "synthetic": 8, "tiny": 4}[preset]
-        data.num_references = 1
-        # Edit masks united over this many frames each side (0 = per frame, the release) and
-        # dilated by mask_dilation px at 256 (8 = the release): see masks.edit_mask. The synthetic
-        # jaw drops with the mouth; seen outside the mask it tells the renderer the mouth.
-        data.mask_window = {"real": 0, "synthetic": 12, "tiny": 2}[preset]
-        data.mask_dilation = {"real": 8.0, "synthetic": 8.0, "tiny": 12.0}[preset]  # px at 256
-    elif stage == "motion":
-        data.window_frames = {"real": 250, "synthetic": 100, "tiny": 40}[preset]
-        data.num_reference_frames = {"real": 75, "synthetic": 50, "tiny": 10}[preset]
-        data.batch_size = {"real": 16, "synthetic": 8, "tiny": 2}[preset]
-    else:
-        raise ValueError(f"unknown stage {stage!r}")
-    return data
 
 
 def make_pipeline(
@@ -283,23 +228,21 @@ def renderer_pipeline(config, split: str = "train", *, shard_index: int = 0, sha
                       augment_crop: bool | None = None) -> grain.IterDataset:
     """The stage-1 pipeline described by a config's `data` section (augments `train` only)."""
     transform = functools.partial(
-        renderer_example, image_size=config.data.image_size,
-        num_references=config.data.num_references, mask_window=config.data.mask_window,
-        mask_dilation=config.data.mask_dilation,
+        renderer_example, framing=Framing.from_config(config.data), num_references=config.data.num_references,
         augment_crop=(split == "train") if augment_crop is None else augment_crop)
     return _stage_pipeline(config, split, transform, shard_index, shard_count, num_epochs,
                            drop_remainder)
 
 
-def motion_pipeline(config, split: str = "train", *, shard_index: int = 0, shard_count: int = 1,
-                    num_epochs: int | None = None, drop_remainder: bool = True,
+def motion_pipeline(config, featurise: ClipFeatures, split: str = "train", *, shard_index: int = 0,
+                    shard_count: int = 1, num_epochs: int | None = None, drop_remainder: bool = True,
                     frame_fields: tuple[str, ...] = ()) -> grain.IterDataset:
-    """The stage-2 pipeline described by a config's `data` and `audio` sections; with
+    """The stage-2 pipeline described by a config's `data` section, with audio features from
+    featurise(clip) (the serving layer's AudioFrontend, the one inference uses); with
     data.latents_dir set, examples carry the extracted latents of their clips."""
     example = functools.partial(
         motion_example, window_frames=config.data.window_frames,
-        num_reference_frames=config.data.num_reference_frames, num_mels=config.audio.num_mels,
-        frame_fields=frame_fields)
+        num_reference_frames=config.data.num_reference_frames, featurise=featurise, frame_fields=frame_fields)
     latents_dir = config.data.get("latents_dir", "")
     if latents_dir:
         one_shot = config.data.one_shot_probability if split == "train" else 0.0
@@ -309,6 +252,6 @@ def motion_pipeline(config, split: str = "train", *, shard_index: int = 0, shard
                            latents=latent_store.load_clip_latents(latents_dir, split, record_index))
     else:
         transform = example
-    summarise = functools.partial(motion_clip, num_mels=config.audio.num_mels, frame_fields=frame_fields)
+    summarise = functools.partial(motion_clip, featurise=featurise, frame_fields=frame_fields)
     return _stage_pipeline(config, split, transform, shard_index, shard_count, num_epochs,
                            drop_remainder, summarise)

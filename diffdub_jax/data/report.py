@@ -7,13 +7,14 @@ value measured from pixels (white) -- so lip sync in the data can be seen at a g
 
 from __future__ import annotations
 
-import json
 import os
 
 import numpy as np
 from PIL import Image, ImageDraw
 
 from diffdub_jax.data import datasets, masks
+from diffdub_jax.data.files import write_json
+from diffdub_jax.data.pixels import rescale_points, to_uint8
 from diffdub_jax.metrics import lipsync
 
 CELL = 128  # pixels per sheet cell
@@ -34,7 +35,7 @@ def _annotated(frame: np.ndarray, landmarks: np.ndarray) -> Image.Image:
     tinted[border] = (255, 255, 0)
     cell = Image.fromarray(tinted.astype(np.uint8)).resize((CELL, CELL), Image.Resampling.NEAREST)
     draw = ImageDraw.Draw(cell)
-    for x, y in (landmarks + 0.5) * CELL / size:
+    for x, y in rescale_points(landmarks, size, CELL) + 0.5:
         draw.point((x, y), fill=(0, 255, 255))
     return cell
 
@@ -107,8 +108,11 @@ def write_report(name: str, split: str, data_dir: str, out_dir: str, num_clips: 
     return summary
 
 
-def write_json(path: str, value: dict) -> None:
-    """Writes value to path through a temporary file, so a reader never sees half of it."""
-    with open(path + ".tmp", "w", encoding="utf-8") as handle:
-        json.dump(value, handle, indent=2)
-    os.replace(path + ".tmp", path)
+def sample_grid(batch: dict, rendered: np.ndarray) -> np.ndarray:
+    """Rows of (reference | masked input | rendered | target) as uint8, for TensorBoard and PNG;
+    batch and rendered in [-1, 1]."""
+    masked = batch["image"] * (1 - batch["edit_mask"])
+    reference = batch["reference"][..., :3]
+    rows = [np.concatenate([to_uint8(reference[i]), to_uint8(masked[i]), to_uint8(rendered[i]),
+                            to_uint8(batch["image"][i])], axis=1) for i in range(len(rendered))]
+    return np.concatenate(rows, axis=0)

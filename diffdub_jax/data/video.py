@@ -12,7 +12,6 @@ finished, so a crash never leaves a half-written video at the output path.
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import os
 import re
 import subprocess
@@ -143,19 +142,6 @@ def read_frames(path: str, info: VideoInfo | None = None) -> Iterator[np.ndarray
                 process.kill()
             process.stdout.close()
             process.wait()
-
-
-def read_frame_range(path: str, start: int, count: int, info: VideoInfo | None = None) -> np.ndarray:
-    """(count, H, W, 3) frames start .. start+count-1, for chunked work that needs a block again.
-
-    Frame-exact; the frames before `start` are still decoded, so the cost grows with `start`.
-    """
-    info = info or probe_video(path)
-    if start < 0 or count < 0 or start + count > info.num_frames:
-        raise VideoError(f"{path}: frames {start}..{start + count - 1} requested, "
-                         f"the video has {info.num_frames}")
-    frames = list(itertools.islice(read_frames(path, info), start, start + count))
-    return np.stack(frames) if frames else np.zeros((0, info.height, info.width, 3), np.uint8)
 
 
 def frame_schedule(num_video_frames: int, num_output_frames: int, mode: str = "pingpong") -> np.ndarray:

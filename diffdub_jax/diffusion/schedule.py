@@ -36,6 +36,12 @@ class Schedule:
         scale = 1000.0 / num_timesteps
         return cls(np.linspace(scale * beta_start, scale * beta_end, num_timesteps, dtype=np.float64), prediction)
 
+    @classmethod
+    def from_config(cls, diffusion) -> "Schedule":
+        """The schedule of a config's `diffusion` section (linear; its prediction, epsilon if unset)."""
+        return cls.linear(diffusion.num_timesteps, diffusion.beta_start, diffusion.beta_end,
+                          diffusion.get("prediction", "epsilon"))
+
     @property
     def num_timesteps(self) -> int:
         return len(self.betas)

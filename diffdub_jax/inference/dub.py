@@ -14,14 +14,14 @@ import tempfile
 import time
 from typing import Callable
 
-import jax
 import numpy as np
 from tqdm import tqdm
 
-from diffdub_jax.data import audio, faces, masks, paste, pipeline, video
+from diffdub_jax.data import audio, faces, masks, paste, video
+from diffdub_jax.data.pixels import to_uint8, to_unit_range
 from diffdub_jax.inference.models import DubbingModels
+from diffdub_jax.serving.motion_service import REFERENCE_MODES, reference_indices
 
-REFERENCE_MODES = ("few_shot", "one_shot")
 STAGES = ("load", "detect", "audio", "motion", "render", "paste", "encode")
 
 
@@ -38,6 +38,9 @@ class DubResult:
     height: int
     frames_with_face: int
     timings: dict[str, float]
+    schedule: np.ndarray  # the source frame shown at each output frame
+    crop_box: faces.CropBox  # the fixed crop that was rendered and pasted back
+    crop_scale: float  # its side over the face box's (the renderer's framing unless overridden)
 
     def timing_table(self) -> str:
         total = sum(self.timings.values())
@@ -68,30 +71,20 @@ def _decode_to_memmap(path: str, info: video.VideoInfo, directory: str) -> np.nd
     return frames
 
 
-def _reference_frames(found: np.ndarray, count: int, mode: str) -> np.ndarray:
-    """Source frames whose latents are the references: the first `count` frames with a face
-    (few-shot, the release's first 3 s; cycled if fewer), or the first one repeated (one-shot)."""
-    with_face = np.flatnonzero(found)
-    if mode == "one_shot":
-        return np.repeat(with_face[:1], count)
-    if mode == "few_shot":
-        return np.resize(with_face, count)
-    raise ValueError(f"unknown reference mode {mode!r}; choose one of {REFERENCE_MODES}")
-
-
-def dub(video_path: str, output_path: str, renderer_workdir: str, motion_workdir: str, *,
-        audio_path: str | None = None, mode: str = "few_shot", extend: str = "pingpong", face_index: int = 0,
-        batch_size: int = 16, seed: int = 0, crop_scale: float = faces.CROP_SCALE,
-        detector: faces.LandmarkDetector | None = None, models: DubbingModels | None = None,
+def dub(video_path: str, output_path: str, models: DubbingModels, *, audio_path: str | None = None,
+        mode: str = "few_shot", extend: str = "pingpong", face_index: int = 0, seed: int = 0,
+        crop_scale: float | None = None, detector: faces.LandmarkDetector | None = None,
         on_frame: Callable[[int, int, np.ndarray], None] | None = None) -> DubResult:
     """Re-renders the lower face of video_path so its lips follow audio_path (default: the video's
     own audio track) and writes output_path (h264 + aac mp4, source fps and resolution, the new
-    audio's duration). crop_scale is the crop side over the face box's size: the authors' 1.6 by
-    default; a renderer trained on other framing needs its own (the synthetic set's frames are the
-    whole crop: 2.0). `models`, already loaded from the two workdirs, lets several dubs share one
-    load and one compilation. on_frame(output_index, source_index, frame) observes each output frame."""
+    audio's duration). `models` (DubbingModels.load) may serve many dubs: one load, one compilation.
+    crop_scale overrides the framing the renderer was trained with (its config's data.crop_scale).
+    on_frame(output_index, source_index, frame) sees each composed frame before the lossy encoding
+    (the tests check its pixels)."""
     if mode not in REFERENCE_MODES:
         raise ValueError(f"unknown reference mode {mode!r}; choose one of {REFERENCE_MODES}")
+    renderer = models.renderer
+    crop_scale = renderer.framing.crop_scale if crop_scale is None else crop_scale
     video.check_output_path(output_path)
     info = video.probe_video(video_path)
     timer, tick = _Timer(), time.perf_counter()
@@ -103,9 +96,7 @@ def dub(video_path: str, output_path: str, renderer_workdir: str, motion_workdir
         raise audio.AudioError(f"{audio_source}: the audio is empty")
     num_output = max(1, int(round(len(waveform) / audio.SAMPLE_RATE * info.fps)))
     schedule = video.frame_schedule(info.num_frames, num_output, extend)
-    if models is None:
-        models = DubbingModels.load(renderer_workdir, motion_workdir, batch_size)
-    size = models.image_size
+    size, batch_size = renderer.image_size, renderer.batch_size
     tick = timer.add("load", tick)
 
     with tempfile.TemporaryDirectory(prefix="diffdub_") as scratch:
@@ -120,22 +111,21 @@ def dub(video_path: str, output_path: str, renderer_workdir: str, motion_workdir
         landmarks = track.landmarks_at(size)
         tick = timer.add("detect", tick)
 
-        features = models.audio_features(waveform, info.fps, num_output, audio_source)
+        features = models.audio.for_video(waveform, audio.SAMPLE_RATE, info.fps, num_output, audio_source)
         tick = timer.add("audio", tick)
 
-        reference_indices = _reference_frames(track.found, models.num_reference_frames, mode)
-        encoder_crops = np.stack([pipeline.to_unit_range(masks.encoder_crop(crops[i], landmarks[i], size))
-                                  for i in reference_indices])
-        latents = models.predict(features, models.encode(encoder_crops))
-        reference_image = pipeline.to_unit_range(crops[reference_indices[0]])
+        references = reference_indices(np.flatnonzero(track.found), models.motion.num_reference_frames, mode)
+        encoder_crops = np.stack([to_unit_range(masks.encoder_crop(crops[i], landmarks[i], size)) for i in references])
+        latents = models.motion.predict(features, renderer.encode(encoder_crops))
+        reference_image = to_unit_range(crops[references[0]])
         tick = timer.add("motion", tick)
 
         def mask_landmarks(source_frame: int) -> np.ndarray:
             """Landmarks of the frames with a face whose edit regions make this frame's mask."""
-            nearby = np.arange(info.num_frames)[masks.window(source_frame, info.num_frames, models.mask_window)]
+            nearby = np.arange(info.num_frames)[masks.window(source_frame, info.num_frames, renderer.framing.mask_window)]
             return landmarks[nearby[track.found[nearby]]]
 
-        x_T = np.asarray(jax.random.normal(jax.random.key(seed), (1, size, size, 3)))
+        x_T = renderer.noise(seed)
         with video.VideoWriter(output_path, info.fps, audio_path=audio_source) as writer:
             for start in tqdm(range(0, num_output, batch_size), desc="render"):
                 outputs = np.arange(start, min(start + batch_size, num_output))
@@ -144,11 +134,11 @@ def dub(video_path: str, output_path: str, renderer_workdir: str, motion_workdir
                 rendered, edit_regions = {}, {}
                 if with_face.any():
                     chosen = sources[with_face]
-                    edit = np.stack([masks.edit_mask(mask_landmarks(s), size, models.mask_dilation)
+                    edit = np.stack([masks.edit_mask(mask_landmarks(s), size, renderer.framing.mask_dilation)
                                      for s in chosen]).astype(np.float32)
-                    images = models.render(pipeline.to_unit_range(crops[chosen]), reference_image, edit[..., None],
-                                           latents[outputs[with_face]], x_T)
-                    rendered = dict(zip(outputs[with_face], np.clip(np.rint((images + 1) * 127.5), 0, 255).astype(np.uint8)))
+                    images = renderer.render(to_unit_range(crops[chosen]), reference_image, edit[..., None], x_T,
+                                             z_sem=latents[outputs[with_face]])
+                    rendered = dict(zip(outputs[with_face], to_uint8(images)))
                     edit_regions = dict(zip(outputs[with_face], edit))
                 tick = timer.add("render", tick)
                 composed = []
@@ -165,4 +155,5 @@ def dub(video_path: str, output_path: str, renderer_workdir: str, motion_workdir
                 tick = timer.add("encode", tick)
         tick = timer.add("encode", tick)  # closing the writer muxes the audio
     return DubResult(output_path, num_output, info.fps, info.width, info.height,
-                     int(track.found[schedule].sum()), {k: round(v, 3) for k, v in timer.seconds.items()})
+                     int(track.found[schedule].sum()), {k: round(v, 3) for k, v in timer.seconds.items()},
+                     schedule, track.box, crop_scale)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
 import ml_collections
 
@@ -29,8 +30,9 @@ class Renderer(nn.Module):
         return self.unet(jnp.concatenate([x_t, reference], axis=-1), t, z_sem, train=train)
 
 
-def build_renderer(model: ml_collections.ConfigDict, image_size: int, num_references: int) -> Renderer:
-    """A Renderer from a config's `model` section."""
+def renderer_from_config(config: ml_collections.ConfigDict) -> Renderer:
+    """The Renderer a stage-1 config describes (its `model` section, image size and references)."""
+    model, image_size, num_references = config.model, config.data.image_size, config.data.num_references
     dtype = jnp.bfloat16 if model.compute_dtype == "bfloat16" else jnp.float32
     unet = DenoiserUNet(
         image_size=image_size, in_channels=3 * (1 + num_references), model_channels=model.channels,
@@ -43,3 +45,12 @@ def build_renderer(model: ml_collections.ConfigDict, image_size: int, num_refere
         attention_resolutions=tuple(model.attention_resolutions), out_channels=model.embed_channels,
         num_heads=model.num_heads, dtype=dtype)
     return Renderer(unet=unet, encoder=encoder)
+
+
+def init_variables(model: Renderer, rng: jax.Array) -> dict:
+    """{'params'} of a freshly initialised renderer (traceable: jit it with out_shardings)."""
+    size, channels = model.unet.image_size, model.unet.in_channels
+    image = jnp.zeros((1, size, size, 3), jnp.float32)
+    reference = jnp.zeros((1, size, size, channels - 3), jnp.float32)
+    return {"params": model.init(rng, image, reference, jnp.zeros((1,), jnp.int32), image)["params"]}
+

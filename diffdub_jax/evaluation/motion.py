@@ -15,18 +15,16 @@ from the clip's audio. Scores:
 
 from __future__ import annotations
 
-import functools
-
-import jax
 import ml_collections
 import numpy as np
 
-from diffdub_jax import checkpoints
 from diffdub_jax.data import datasets, latent_store, pipeline
+from diffdub_jax.evaluation.reconstruction import SegmentRenderer
 from diffdub_jax.metrics import lipsync
-from diffdub_jax.training import motion_steps
-from diffdub_jax.training.motion_loop import motion_model
-from diffdub_jax.training.renderer_eval import SegmentRenderer
+from diffdub_jax.serving.audio_frontend import AudioFrontend
+from diffdub_jax.serving.motion_service import MotionService, reference_indices
+from diffdub_jax.serving.renderer_service import RendererService
+from diffdub_jax.workdir import Workdir
 
 MODES = ("one_shot", "few_shot")
 PROBE_CLIPS = 64
@@ -46,33 +44,23 @@ def mouth_probe(config: ml_collections.ConfigDict, split: str = "train", num_cli
     return np.linalg.solve(z.T @ z + 1e-4 * np.eye(z.shape[1]), z.T @ y)
 
 
-def reference_latents(latents: np.ndarray, num_references: int, mode: str) -> np.ndarray:
-    """The (num_references, D) references of a mode from a clip's leading latents."""
-    if mode == "one_shot":
-        return np.repeat(latents[:1], num_references, axis=0)
-    if mode == "few_shot":
-        return np.asarray(latents[:num_references])
-    raise ValueError(f"unknown reference mode {mode!r}; choose one of {MODES}")
-
-
 def evaluate_motion(config: ml_collections.ConfigDict, workdir: str, renderer_workdir: str, *,
                     split: str = "test", num_clips: int = 8, segment_frames: int = 32) -> dict:
     """Scores the stage-2 model in workdir on up to num_clips clips of split, in both modes."""
-    variables = checkpoints.restore_variables(workdir)
-    model = motion_model(config)
-    predict = jax.jit(functools.partial(motion_steps.predict, model=model))
-    render = SegmentRenderer(renderer_workdir)
+    motion = MotionService(config, Workdir(workdir).restore_variables())
+    render = SegmentRenderer(RendererService.from_workdir(renderer_workdir, batch_size=segment_frames))
     source = datasets.clip_source(config.data.name, split, config.data.data_dir)
     num_references = config.data.num_reference_frames
     clip_ids = range(min(num_clips, len(source)))
     clips = [source[i] for i in clip_ids]
     all_latents = [latent_store.load_clip_latents(config.data.latents_dir, split, i) for i in clip_ids]
-    audio = [pipeline.clip_audio_features(clip, config.audio.num_mels) for clip in clips]
+    frontend = AudioFrontend(config.audio)
+    audio = [frontend.for_clip(clip) for clip in clips]
 
     def predicted(audio_features, latents, mode):
-        refs = reference_latents(latents, num_references, mode)
+        refs = np.asarray(latents)[reference_indices(np.arange(len(latents)), num_references, mode)]
         start = 2 * num_references  # audio frames of the predicted frames
-        return np.asarray(predict(variables, audio_features[None, start:], refs[None]))[0]
+        return motion.predict(audio_features[..., start:, :], refs)
 
     probe = mouth_probe(config)
 
@@ -98,7 +86,7 @@ def evaluate_motion(config: ml_collections.ConfigDict, workdir: str, renderer_wo
             scores[mode]["latent_mouth_r"].append(probed_r(prediction, mouth[num_references:]))
             rendered, _ = render(frames, segment, 0, prediction[offset])
             scores[mode]["lipsync_r"].append(lipsync.pearson(lipsync.mouth_openings(rendered, landmarks), mouth[segment]))
-            mismatched = predicted(other[: len(features)], latents, mode)
+            mismatched = predicted(other[..., : features.shape[-2], :], latents, mode)
             if len(mismatched) >= len(offset):
                 rendered, _ = render(frames, segment, 0, mismatched[offset])
                 scores[mode]["no_sync_r"].append(

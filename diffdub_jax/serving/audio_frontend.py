@@ -1,4 +1,10 @@
-"""HuBERT features for stage 2: every hidden state at 50 Hz, two frames per video frame.
+"""Audio -> stage-2 features, one frontend for training and inference: log-mel, or every HuBERT
+hidden state at 50 Hz, two feature frames per video frame.
+
+`AudioFrontend.from_config(config.audio)` is what both the stage-2 input pipeline and `infer` call,
+so a model always meets at inference the features it was trained on.
+
+HuBERT:
 
 This reproduces the authors' extraction (Wav2Vec2FeatureExtractor with do_normalize=True, then
 `HubertModel(..., output_hidden_states=True)` under transformers 4.x, the last frame edge-padded)
@@ -23,9 +29,11 @@ import tempfile
 
 import jax
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
 
 from diffdub_jax.data import audio
+from diffdub_jax.convert.hubert import load_hubert
 from diffdub_jax.models.hubert import Hubert
 
 DEFAULT_CHUNK_SECONDS = 30.0
@@ -56,7 +64,6 @@ class HubertFeatures:
     @classmethod
     def from_pretrained(cls, directory: str, dtype: jnp.dtype = jnp.float32, **kwargs) -> "HubertFeatures":
         """Loads a local Hugging Face HuBERT folder (see diffdub_jax.convert.hubert)."""
-        from diffdub_jax.convert.hubert import load_hubert  # pylint: disable=import-outside-toplevel
         model, params = load_hubert(directory, dtype)
         return cls(model, params, **kwargs)
 
@@ -131,3 +138,43 @@ def extract_to_file(audio_path: str, hubert_dir: str, fps: float, num_frames: in
         os.unlink(temporary)
         raise
     return features.shape
+
+
+FRONTENDS = ("mel", "hubert")
+
+
+class AudioFrontend:
+    """The features a motion generator reads, from its config's `audio` section: 'mel' (log-mel,
+    no weights) or 'hubert' (every hidden state of the HuBERT folder audio.hubert_dir). HuBERT
+    loads on first use, so a config can be checked without the weights."""
+
+    def __init__(self, audio_config: ml_collections.ConfigDict):
+        self.kind = audio_config.frontend
+        if self.kind not in FRONTENDS:
+            raise ValueError(f"unknown audio.frontend {self.kind!r}; choose one of {FRONTENDS}")
+        self.config = audio_config
+        self._hubert: HubertFeatures | None = None
+
+    @property
+    def hubert(self) -> HubertFeatures:
+        if self._hubert is None:
+            self._hubert = HubertFeatures.from_pretrained(self.config.hubert_dir,
+                                                          chunk_seconds=self.config.chunk_seconds,
+                                                          context_seconds=self.config.context_seconds)
+        return self._hubert
+
+    def for_video(self, waveform: np.ndarray, sample_rate: int, fps: float, num_frames: int,
+                  name: str = "waveform") -> np.ndarray:
+        """Features of a mono waveform aligned to num_frames video frames at fps: (2 T, num_mels)
+        float32 log-mel, or (layers, 2 T, hidden) float16 HuBERT states."""
+        if self.kind == "mel":
+            features = audio.log_mel(waveform, sample_rate, self.config.num_mels)
+            return audio.align_to_video(features, audio.FEATURE_RATE, fps, num_frames)
+        if sample_rate != audio.SAMPLE_RATE:
+            waveform = audio.resample(waveform, sample_rate, audio.SAMPLE_RATE)
+        return self.hubert.for_video(waveform, fps, num_frames, name=name)
+
+    def for_clip(self, clip) -> np.ndarray:
+        """for_video of a dataset clip's own audio, aligned to its frames (the stage-2 pipeline's input)."""
+        name = clip.get("clip_id", b"clip")
+        return self.for_video(*audio.clip_audio(clip), name=name.decode() if isinstance(name, bytes) else str(name))

@@ -14,69 +14,54 @@ same renders with z_sem taken from other frames of the clip (no sync, near 0).
 
 from __future__ import annotations
 
-import functools
 import os
+from typing import Mapping
 
-import jax
 import ml_collections
 import numpy as np
 from PIL import Image
 
-import jax.numpy as jnp
-
-from diffdub_jax import checkpoints
 from diffdub_jax.data import datasets, pipeline, report
+from diffdub_jax.data.files import write_json
+from diffdub_jax.data.framing import Framing
+from diffdub_jax.data.pixels import to_uint8, to_unit_range
 from diffdub_jax.metrics import lipsync
 from diffdub_jax.metrics.image import masked_psnr
-from diffdub_jax.models.renderer import Renderer
-from diffdub_jax.training.loop import MODEL_INPUTS, jitted_render, renderer_model, sample_grid
+from diffdub_jax.serving.renderer_service import RendererService
+from diffdub_jax.workdir import Workdir
+
+MODEL_INPUTS = ("image", "reference", "encoder_crop", "edit_mask")
 
 
 class SegmentRenderer:
-    """Renders a clip segment's frames with given latents (stage 1, DDIM, shared x_T)."""
+    """Renders a dataset clip's frames with given latents, as `infer` does: the clip's frame
+    `reference_index` as the reference, one shared x_T (the config's seed + 2)."""
 
-    def __init__(self, renderer_workdir: str, config: ml_collections.ConfigDict | None = None):
-        self.config = config or checkpoints.restore_config(renderer_workdir)
-        self.params = checkpoints.restore_params(renderer_workdir)
-        model = renderer_model(self.config)
-        self._encode = jax.jit(functools.partial(model.apply, method=Renderer.encode))
-        self.size = self.config.data.image_size
-        self.mask_window, self.mask_dilation = pipeline.mask_settings(self.config.data)
-        self.x_T = jax.random.normal(jax.random.key(self.config.seed + 2), (1, self.size, self.size, 3))
-        self._render = jitted_render(model, self.config)
+    def __init__(self, service: RendererService):
+        self.service = service
+        self.size = service.image_size
+        self.framing: Framing = service.framing
+        self.x_T = service.noise(service.config.seed + 2)
 
-    def encode(self, frames, indices: np.ndarray) -> np.ndarray:
+    def encode(self, frames: Mapping, indices: np.ndarray) -> np.ndarray:
         """z_sem (N, D) of the frames' clean eye-guided crops."""
-        crops = np.stack([pipeline.clean_encoder_crop(frames, int(i), self.size) for i in indices])
-        return np.asarray(self._encode({"params": self.params}, crops))
+        return self.service.encode(np.stack([pipeline.clean_encoder_crop(frames, int(i), self.size) for i in indices]))
 
-    def render_batch(self, batch: dict, z_sem: np.ndarray | None = None) -> np.ndarray:
-        """Renders of a model-input batch in [-1, 1]; z_sem defaults to the batch's own encoding."""
-        return np.asarray(self._render(self.params, batch, self.x_T, z_sem=None if z_sem is None else jnp.asarray(z_sem)))
-
-    def __call__(self, frames, indices: np.ndarray, reference_index: int, latents: np.ndarray):
+    def __call__(self, frames: Mapping, indices: np.ndarray, reference_index: int, latents: np.ndarray):
         """uint8 renders (N, S, S, 3) and the landmarks (N, 68, 2) at that size."""
-        images, landmarks, edit_masks = zip(*(
-            pipeline.frame_with_edit_mask(frames, int(i), self.size, self.mask_window, self.mask_dilation)
-            for i in indices))
-        reference = pipeline.to_unit_range(pipeline.frame_at_size(frames, reference_index, self.size)[0])
-        batch = {
-            "image": pipeline.to_unit_range(np.stack(images)),
-            "reference": np.repeat(reference[None], len(indices), axis=0),
-            "edit_mask": np.stack(edit_masks),
-        }
-        rendered = self.render_batch(batch, latents)
-        return np.clip((rendered + 1) * 127.5, 0, 255).astype(np.uint8), np.stack(landmarks)
+        images, landmarks, edit_masks = zip(*(pipeline.frame_with_edit_mask(frames, int(i), self.framing)
+                                              for i in indices))
+        reference = to_unit_range(pipeline.frame_at_size(frames, reference_index, self.size)[0])
+        rendered = self.service.render(to_unit_range(np.stack(images)), reference, np.stack(edit_masks), self.x_T,
+                                       z_sem=latents)
+        return to_uint8(rendered), np.stack(landmarks)
 
 
-def evaluate_lipsync(config: ml_collections.ConfigDict, workdir: str, split: str = "test", num_clips: int = 8,
-                     segment_frames: int = 32, render: SegmentRenderer | None = None) -> dict:
+def evaluate_lipsync(config: ml_collections.ConfigDict, render: SegmentRenderer, split: str = "test",
+                     num_clips: int = 8, segment_frames: int = 32) -> dict:
     """Mean per-clip Pearson r between the mouth opening of frames rendered from their own z_sem
     and the true openness, over segment_frames consecutive frames from the middle of each of up
-    to num_clips clips (away from the silence a clip may start with). `render`: workdir's renderer,
-    when already loaded."""
-    if render is None:
-        render = SegmentRenderer(workdir, config)
+    to num_clips clips (away from the silence a clip may start with)."""
     source = datasets.clip_source(config.data.name, split, config.data.data_dir)
     scores = {"true_latents_lipsync_r": [], "shuffled_latents_lipsync_r": [], "source_pixels_lipsync_r": []}
     for index in range(min(num_clips, len(source))):
@@ -103,12 +88,14 @@ def evaluate_reconstruction(config: ml_collections.ConfigDict, workdir: str, spl
     `reconstruction.json` to output_dir (default workdir)."""
     output_dir = output_dir or workdir
     os.makedirs(output_dir, exist_ok=True)
-    render = SegmentRenderer(workdir, config)  # one restore and compilation for both evaluations
+    service = RendererService(config, Workdir(workdir).restore_variables()["params"], config.data.batch_size)
+    render = SegmentRenderer(service)  # one restore and compilation for both evaluations
     stream = iter(pipeline.renderer_pipeline(config, split, augment_crop=False))
     rendered, targets, edit_masks, references, first = [], [], [], [], None
     for _ in range(num_batches):
         batch = {k: v for k, v in next(stream).items() if k in MODEL_INPUTS}
-        out = render.render_batch(batch)
+        out = service.render(batch["image"], batch["reference"], batch["edit_mask"], render.x_T,
+                             encoder_crops=batch["encoder_crop"])
         if first is None:
             first = (batch, out)
         rendered.append(out)
@@ -124,8 +111,8 @@ def evaluate_reconstruction(config: ml_collections.ConfigDict, workdir: str, spl
         "baseline_reference_copy_psnr": masked_psnr(references, targets, edit_masks),
         "outside_mask_identical": bool(np.array_equal(rendered[edit_masks[..., 0] < 0.5],
                                                       targets[edit_masks[..., 0] < 0.5])),
-        **evaluate_lipsync(config, workdir, split, config.eval.lipsync_clips, config.eval.lipsync_frames, render),
+        **evaluate_lipsync(config, render, split, config.eval.lipsync_clips, config.eval.lipsync_frames),
     }
-    Image.fromarray(sample_grid(first[0], first[1])).save(os.path.join(output_dir, "reconstructions.png"))
-    report.write_json(os.path.join(output_dir, "reconstruction.json"), result)
+    Image.fromarray(report.sample_grid(first[0], first[1])).save(os.path.join(output_dir, "reconstructions.png"))
+    write_json(os.path.join(output_dir, "reconstruction.json"), result)
     return result
