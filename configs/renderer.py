@@ -14,7 +14,7 @@ Presets are small overrides of `real` (PRESETS below), each saying why it depart
 import ml_collections
 
 from diffdub_jax import release
-from diffdub_jax.data.datasets import DEFAULT_DATA_DIR
+from diffdub_jax.data import pipeline
 
 
 def get_config(preset: str = "real") -> ml_collections.ConfigDict:
@@ -26,11 +26,7 @@ def get_config(preset: str = "real") -> ml_collections.ConfigDict:
 
     data = config.data
     data.name = "hdtf"
-    data.data_dir = DEFAULT_DATA_DIR
-    data.seed = 0
-    data.read_threads = 2
-    data.worker_processes = 0
-    data.cache_clips = 0  # clips kept in memory once read (0: read every visit)
+    data.update(pipeline.READ_DEFAULTS)  # data_dir, seed, read_threads, worker_processes, cache_clips
     data.batch_size = 32
 
     # 'uniform': the plain mean over the prediction's target, as the release; 'min_snr' (losses.py)

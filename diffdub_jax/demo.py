@@ -1,5 +1,9 @@
 """The main job on the embedded default: `make demo` runs it.
 
+    python -m diffdub_jax.demo --workdir=demo_out
+    python -m diffdub_jax.demo --workdir=/tmp/quick --renderer_config=configs/renderer.py:tiny \
+        --renderer_config.train.num_steps=4 --motion_config=configs/motion.py:tiny --dataset=synthetic_talking_faces/small
+
 Builds the synthetic talking-faces set, writes a contact sheet of held-out clips, trains the
 stage-1 renderer and the stage-2 motion generator (`synthetic` presets) and dubs a held-out
 identity's clip with another clip's audio. Results go to --workdir: summary.json,

@@ -20,8 +20,6 @@ import ml_collections
 import orbax.checkpoint as ocp
 from etils import epath
 
-from diffdub_jax.data.framing import Framing
-
 ITEMS = ("state", "data", "config")
 
 
@@ -169,10 +167,6 @@ class Workdir:
         if config.get("stage", stage) != stage:
             raise CheckpointMismatchError(f"{self.path} holds a {config.stage!r} checkpoint, expected {stage!r}")
         return config, variables
-
-    def framing(self) -> Framing:
-        """How the renderer in this workdir crops and masks faces (saved with its config)."""
-        return Framing.from_config(self.restore_config().data)
 
     def save_variables(self, variables: dict, config: ml_collections.ConfigDict) -> None:
         """Writes inference variables ({'params'[, 'batch_stats']}) and their config as step 0, the

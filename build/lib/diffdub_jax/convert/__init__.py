@@ -1,0 +1,1 @@
+"""Official PyTorch checkpoints -> our Flax parameter trees."""

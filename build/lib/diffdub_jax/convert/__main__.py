@@ -1,0 +1,40 @@
+"""Converts official PyTorch checkpoints into workdirs that `train` and `infer` read.
+
+    python -m diffdub_jax.convert --checkpoint=stage1.ckpt --output=runs/official_stage1
+    python -m diffdub_jax.convert --checkpoint=diffae_ffhq256/last.ckpt --output=runs/diffae_ffhq256
+    python -m diffdub_jax.convert --checkpoint=stage2.ckpt --output=runs/official_stage2
+
+The stage is recognised from the keys; the architecture is the release's (diffdub_jax.release),
+with what the tensors determine read from their shapes. --config overrides it.
+"""
+
+import sys
+
+from absl import app, flags
+from ml_collections import config_flags
+
+from diffdub_jax import stages
+from diffdub_jax.convert import torch_state
+
+_CHECKPOINT = flags.DEFINE_string("checkpoint", None, "PyTorch/Lightning checkpoint file.")
+_OUTPUT = flags.DEFINE_string("output", None, "Output workdir (local or gs://).")
+_WEIGHTS = flags.DEFINE_enum("weights", None, ["ema_model", "model"],
+                             "Which weights to take (default: ema_model for stage 1, model for stage 2).")
+_CONFIG = config_flags.DEFINE_config_file("config", None, "Config the checkpoint matches (default: the release's).")
+flags.mark_flags_as_required(["checkpoint", "output"])
+
+
+def main(argv):
+    del argv
+    try:
+        state_dict = torch_state.load_torch_checkpoint(_CHECKPOINT.value)
+        stage = stages.stage_of_release(state_dict)
+        config = stage.convert(_CHECKPOINT.value, _OUTPUT.value, _WEIGHTS.value, _CONFIG.value, state_dict)
+    except (FileNotFoundError, ValueError, ImportError) as error:
+        sys.exit(f"convert: {error}")
+    print(f"wrote {_OUTPUT.value}: {stage.name} checkpoint ({config.model.get('embed_channels') or config.model.latent_dim}"
+          f"-d latents)")
+
+
+if __name__ == "__main__":
+    app.run(main)

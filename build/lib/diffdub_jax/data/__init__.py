@@ -1,0 +1,1 @@
+"""Data: media (audio, video), faces, masks, framing, augmentations, datasets and input pipelines; no models."""

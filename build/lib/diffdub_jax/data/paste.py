@@ -1,0 +1,48 @@
+"""Paste a rendered face crop back into its full-resolution frame (DESIGN §2.4).
+
+Only the edit region changes: the edit mask is drawn at the rendered crop's resolution (masks.py),
+resized to the crop's size in the frame and blurred, and the blend uses it as alpha. Where alpha is
+zero the source pixels are kept bit for bit, so everything outside the feathered lower face (the
+rest of the crop included) is exactly the input frame.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+from scipy import ndimage
+
+from diffdub_jax.data.faces import CropBox, cut
+from diffdub_jax.data.masks import REFERENCE_RESOLUTION
+
+FEATHER_SIGMA = 4.0  # px at 256: half the mask's dilation, so the blend is ~1 on the pentagon
+MIN_ALPHA = 1.0 / 512  # below this a pixel could not change after rounding; keep it exact
+
+
+def feather_mask(edit_region: np.ndarray, side: int, sigma: float = FEATHER_SIGMA) -> np.ndarray:
+    """(side, side) float32 alpha in [0, 1]: the rendered crop's (S, S) edit mask (masks.edit_mask),
+    resized to side x side and blurred by sigma (in 256 px units, scaled to side)."""
+    mask = Image.fromarray(np.asarray(edit_region, np.float32))
+    alpha = np.asarray(mask.resize((side, side), Image.BILINEAR), np.float32)
+    alpha = ndimage.gaussian_filter(alpha, sigma * side / REFERENCE_RESOLUTION)
+    alpha[alpha < MIN_ALPHA] = 0.0
+    return np.clip(alpha, 0.0, 1.0)
+
+
+def paste_face(frame: np.ndarray, rendered: np.ndarray, box: CropBox, edit_region: np.ndarray,
+               sigma: float = FEATHER_SIGMA) -> np.ndarray:
+    """A copy of frame (H, W, 3) uint8 with rendered (S, S, 3) uint8 blended into box through the
+    feathered edit mask; edit_region (S, S) is the mask the crop was rendered with, so what is
+    pasted is exactly what was re-drawn."""
+    size = rendered.shape[0]
+    if rendered.shape[:2] != (size, size) or np.shape(edit_region) != (size, size):
+        raise ValueError(f"rendered crop and its edit region must be square and alike, got shapes "
+                         f"{rendered.shape} and {np.shape(edit_region)}")
+    alpha = feather_mask(edit_region, box.side, sigma)[..., None]
+    upscaled = Image.fromarray(np.asarray(rendered, np.uint8)).resize((box.side, box.side),
+                                                                      Image.BICUBIC)
+    out = np.array(frame)
+    region = cut(out, box)
+    blend = region * (1.0 - alpha) + np.asarray(upscaled, np.float32) * alpha
+    region[...] = np.where(alpha > 0, np.clip(np.rint(blend), 0, 255), region).astype(np.uint8)
+    return out

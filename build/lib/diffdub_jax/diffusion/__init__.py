@@ -1,0 +1,1 @@
+"""Diffusion: noise schedule, masked training objective, DDIM sampling."""

@@ -1,0 +1,91 @@
+"""Masked DDIM sampling as the release renders frames, as one `lax.scan` over the steps.
+
+Before every step the known region (outside the edit mask) is replaced by the clean source, so
+only the lower face is generated. The denoiser sees the original 1000-step timestep values of the
+spaced schedule (0, 50, ..., 950 for 20 steps). Its output becomes a predicted x0 (whatever the
+schedule's `prediction`), which is clipped to [-1, 1] and epsilon re-derived from it, as in the
+release. A whole batch of frames is sampled at once; pass the same x_T for every frame of a clip to
+keep the texture of the mouth region stable over time.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from diffdub_jax.diffusion.schedule import Schedule
+
+
+def ddim_timesteps(num_timesteps: int, num_steps: int) -> np.ndarray:
+    """The release's 'ddimN' spacing: range(0, T, stride) with the smallest stride giving N steps."""
+    for stride in range(1, num_timesteps):
+        if len(range(0, num_timesteps, stride)) == num_steps:
+            return np.arange(0, num_timesteps, stride)
+    if num_steps == num_timesteps:
+        return np.arange(num_timesteps)
+    raise ValueError(f"cannot space {num_timesteps} timesteps into {num_steps} DDIM steps")
+
+
+def _step_coefficients(schedule: Schedule, num_steps: int, eta: float) -> dict[str, np.ndarray]:
+    """Per-step constants (float64 -> float32), ordered from the noisiest step to the last."""
+    timesteps = ddim_timesteps(schedule.num_timesteps, num_steps)
+    alpha_bar = schedule.alphas_cumprod[timesteps]
+    alpha_bar_prev = np.concatenate([[1.0], alpha_bar[:-1]])
+    sigma = eta * np.sqrt((1 - alpha_bar_prev) / (1 - alpha_bar)) * np.sqrt(1 - alpha_bar / alpha_bar_prev)
+    coefficients = {
+        "t": timesteps.astype(np.int32),
+        "recip": np.sqrt(1.0 / alpha_bar),
+        "recip_m1": np.sqrt(1.0 / alpha_bar - 1.0),
+        "sqrt_prev": np.sqrt(alpha_bar_prev),
+        "dir_prev": np.sqrt(np.maximum(1.0 - alpha_bar_prev - sigma**2, 0.0)),
+        "sigma": sigma * (timesteps > 0),
+    }
+    return {k: (v if k == "t" else v.astype(np.float32))[::-1].copy() for k, v in coefficients.items()}
+
+
+def ddim_sample(
+    denoise: Callable[[jnp.ndarray, jnp.ndarray], jnp.ndarray],
+    schedule: Schedule,
+    x_T: jnp.ndarray,
+    known: jnp.ndarray,
+    edit_mask: jnp.ndarray,
+    *,
+    num_steps: int = 20,
+    eta: float = 0.0,
+    rng: jax.Array | None = None,
+    paste_known_at_end: bool = True,
+    clip_denoised: bool = True,
+) -> jnp.ndarray:
+    """Samples a batch of frames. known: the source frames in [-1, 1] (only their pixels outside
+    edit_mask are used); edit_mask: 1 where to generate, broadcastable to x_T.
+
+    denoise(x_t, t) is the network with its conditioning (reference frame, z_sem) bound.
+    paste_known_at_end=False reproduces the release, which leaves the last step unpasted.
+    """
+    if eta > 0 and rng is None:
+        raise ValueError("ddim_sample with eta > 0 needs an rng")
+    coefficients = {k: jnp.asarray(v) for k, v in _step_coefficients(schedule, num_steps, eta).items()}
+    keys = jax.random.split(rng if rng is not None else jax.random.key(0), num_steps)
+    known = known.astype(jnp.float32)
+
+    def paste(x):  # a select, not a blend: known pixels come back bit for bit
+        return jnp.where(edit_mask > 0.5, x, known)
+
+    def step(x, inputs):
+        c, key = inputs
+        x = paste(x)
+        t = jnp.full((x.shape[0],), c["t"], jnp.int32)
+        x0 = schedule.predicted_x0(denoise(x, t).astype(jnp.float32), x, t)
+        if clip_denoised:
+            x0 = jnp.clip(x0, -1.0, 1.0)
+        eps = (c["recip"] * x - x0) / c["recip_m1"]
+        x = x0 * c["sqrt_prev"] + c["dir_prev"] * eps
+        if eta > 0:
+            x = x + c["sigma"] * jax.random.normal(key, x.shape, x.dtype)
+        return x, None
+
+    x, _ = jax.lax.scan(step, x_T.astype(jnp.float32), (coefficients, keys))
+    return paste(x) if paste_known_at_end else x

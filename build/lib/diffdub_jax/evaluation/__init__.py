@@ -1,0 +1,1 @@
+"""Held-out evaluation of each stage: reconstructions and lip sync from rendered pixels."""

@@ -1,0 +1,159 @@
+"""Dub a video: face track -> crops -> audio features -> motion codes -> batched DDIM -> paste -> mp4.
+
+Memory stays bounded for any length: source frames are decoded once into a memory-mapped file
+(random access for ping-pong extension without holding the video in RAM), and rendering, pasting
+and encoding stream over fixed-size batches of output frames. The mp4 is written to a temporary
+file and renamed only when complete; every input is checked before the long work starts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tempfile
+import time
+from typing import Callable
+
+import numpy as np
+from tqdm import tqdm
+
+from diffdub_jax.data import audio, faces, masks, paste, video
+from diffdub_jax.data.pixels import to_uint8, to_unit_range
+from diffdub_jax.inference.models import DubbingModels
+from diffdub_jax.serving.motion_service import REFERENCE_MODES, reference_indices
+
+STAGES = ("load", "detect", "audio", "motion", "render", "paste", "encode")
+
+
+class NoFaceError(ValueError):
+    """No face was found in any frame of the source video."""
+
+
+@dataclasses.dataclass
+class DubResult:
+    output: str
+    num_frames: int
+    fps: float
+    width: int
+    height: int
+    frames_with_face: int
+    timings: dict[str, float]
+    schedule: np.ndarray  # the source frame shown at each output frame
+    crop_box: faces.CropBox  # the fixed crop that was rendered and pasted back
+    crop_scale: float  # its side over the face box's (the renderer's framing unless overridden)
+
+    def timing_table(self) -> str:
+        total = sum(self.timings.values())
+        rows = [f"{'stage':<8} {'seconds':>8} {'share':>6}"]
+        rows += [f"{name:<8} {seconds:8.2f} {seconds / max(total, 1e-9):6.1%}" for name, seconds in self.timings.items()]
+        rows.append(f"{'total':<8} {total:8.2f}  ({self.num_frames / max(total, 1e-9):.2f} output frames/s)")
+        return "\n".join(rows)
+
+
+class _Timer:
+    def __init__(self):
+        self.seconds = {stage: 0.0 for stage in STAGES}
+
+    def add(self, stage: str, since: float) -> float:
+        now = time.perf_counter()
+        self.seconds[stage] += now - since
+        return now
+
+
+def _decode_to_memmap(path: str, info: video.VideoInfo, directory: str) -> np.ndarray:
+    frames = np.lib.format.open_memmap(os.path.join(directory, "frames.npy"), mode="w+", dtype=np.uint8,
+                                       shape=(info.num_frames, info.height, info.width, 3))
+    count = 0
+    for count, frame in enumerate(tqdm(video.read_frames(path, info), total=info.num_frames, desc="decode"), 1):
+        frames[count - 1] = frame
+    if count != info.num_frames:
+        raise video.VideoError(f"{path}: decoded {count} frames, expected {info.num_frames}")
+    return frames
+
+
+def dub(video_path: str, output_path: str, models: DubbingModels, *, audio_path: str | None = None,
+        mode: str = "few_shot", extend: str = "pingpong", face_index: int = 0, seed: int = 0,
+        crop_scale: float | None = None, detector: faces.LandmarkDetector | None = None,
+        on_frame: Callable[[int, int, np.ndarray], None] | None = None) -> DubResult:
+    """Re-renders the lower face of video_path so its lips follow audio_path (default: the video's
+    own audio track) and writes output_path (h264 + aac mp4, source fps and resolution, the new
+    audio's duration). `models` (DubbingModels.load) may serve many dubs: one load, one compilation.
+    crop_scale overrides the framing the renderer was trained with (its config's data.crop_scale).
+    on_frame(output_index, source_index, frame) sees each composed frame before the lossy encoding
+    (the tests check its pixels)."""
+    if mode not in REFERENCE_MODES:
+        raise ValueError(f"unknown reference mode {mode!r}; choose one of {REFERENCE_MODES}")
+    renderer = models.renderer
+    crop_scale = renderer.framing.crop_scale if crop_scale is None else crop_scale
+    video.check_output_path(output_path)
+    info = video.probe_video(video_path)
+    timer, tick = _Timer(), time.perf_counter()
+    if audio_path is None:
+        waveform, audio_source = video.extract_audio_track(video_path), video_path
+    else:
+        waveform, audio_source = audio.load_audio(audio_path), audio_path
+    if len(waveform) == 0:
+        raise audio.AudioError(f"{audio_source}: the audio is empty")
+    num_output = max(1, int(round(len(waveform) / audio.SAMPLE_RATE * info.fps)))
+    schedule = video.frame_schedule(info.num_frames, num_output, extend)
+    size, batch_size = renderer.image_size, renderer.batch_size
+    tick = timer.add("load", tick)
+
+    with tempfile.TemporaryDirectory(prefix="diffdub_") as scratch:
+        frames = _decode_to_memmap(video_path, info, scratch)
+        track = faces.track_face(frames, detector, face_index=face_index, scale=crop_scale)
+        if track.box is None or not track.found.any():
+            raise NoFaceError(f"{video_path}: no face found in any of its {info.num_frames} frames")
+        crops = np.lib.format.open_memmap(os.path.join(scratch, "crops.npy"), mode="w+", dtype=np.uint8,
+                                          shape=(info.num_frames, size, size, 3))
+        for index, frame in enumerate(frames):
+            crops[index] = faces.crop_face(frame, track.box, size)
+        landmarks = track.landmarks_at(size)
+        tick = timer.add("detect", tick)
+
+        features = models.audio.for_video(waveform, audio.SAMPLE_RATE, info.fps, num_output, audio_source)
+        tick = timer.add("audio", tick)
+
+        references = reference_indices(np.flatnonzero(track.found), models.motion.num_reference_frames, mode)
+        encoder_crops = np.stack([to_unit_range(masks.encoder_crop(crops[i], landmarks[i], size)) for i in references])
+        latents = models.motion.predict(features, renderer.encode(encoder_crops))
+        reference_image = to_unit_range(crops[references[0]])
+        tick = timer.add("motion", tick)
+
+        def mask_landmarks(source_frame: int) -> np.ndarray:
+            """Landmarks of the frames with a face whose edit regions make this frame's mask."""
+            nearby = np.arange(info.num_frames)[masks.window(source_frame, info.num_frames, renderer.framing.mask_window)]
+            return landmarks[nearby[track.found[nearby]]]
+
+        x_T = renderer.noise(seed)
+        with video.VideoWriter(output_path, info.fps, audio_path=audio_source) as writer:
+            for start in tqdm(range(0, num_output, batch_size), desc="render"):
+                outputs = np.arange(start, min(start + batch_size, num_output))
+                sources = schedule[outputs]
+                with_face = track.found[sources]
+                rendered, edit_regions = {}, {}
+                if with_face.any():
+                    chosen = sources[with_face]
+                    edit = np.stack([masks.edit_mask(mask_landmarks(s), size, renderer.framing.mask_dilation)
+                                     for s in chosen]).astype(np.float32)
+                    images = renderer.render(to_unit_range(crops[chosen]), reference_image, edit[..., None], x_T,
+                                             z_sem=latents[outputs[with_face]])
+                    rendered = dict(zip(outputs[with_face], to_uint8(images)))
+                    edit_regions = dict(zip(outputs[with_face], edit))
+                tick = timer.add("render", tick)
+                composed = []
+                for t, s in zip(outputs, sources):
+                    frame = np.asarray(frames[s])
+                    if t in rendered:
+                        frame = paste.paste_face(frame, rendered[t], track.box, edit_regions[t])
+                    composed.append(frame)
+                    if on_frame is not None:
+                        on_frame(int(t), int(s), frame)
+                tick = timer.add("paste", tick)
+                for frame in composed:
+                    writer.write(frame)
+                tick = timer.add("encode", tick)
+        tick = timer.add("encode", tick)  # closing the writer muxes the audio
+    return DubResult(output_path, num_output, info.fps, info.width, info.height,
+                     int(track.found[schedule].sum()), {k: round(v, 3) for k, v in timer.seconds.items()},
+                     schedule, track.box, crop_scale)

@@ -1,0 +1,34 @@
+"""The trained stages a dub needs, loaded once: renderer, motion generator and audio frontend.
+
+Each comes from a workdir (ours, or one `python -m diffdub_jax.convert` wrote) holding its config;
+loading checks that the two stages fit each other before any video is read.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+from diffdub_jax.serving.audio_frontend import AudioFrontend
+from diffdub_jax.serving.motion_service import MotionService
+from diffdub_jax.serving.renderer_service import RendererService
+from diffdub_jax.workdir import CheckpointMismatchError
+
+
+@dataclasses.dataclass
+class DubbingModels:
+    renderer: RendererService
+    motion: MotionService
+    audio: AudioFrontend
+
+    @classmethod
+    def load(cls, renderer_workdir: str | os.PathLike, motion_workdir: str | os.PathLike,
+             batch_size: int = 16) -> "DubbingModels":
+        """Both stages from their workdirs; batch_size frames are rendered per call."""
+        renderer = RendererService.from_workdir(renderer_workdir, batch_size)
+        motion = MotionService.from_workdir(motion_workdir)
+        if renderer.latent_dim != motion.latent_dim:
+            raise CheckpointMismatchError(
+                f"the renderer in {renderer_workdir} has {renderer.latent_dim}-d latents but the motion generator in "
+                f"{motion_workdir} predicts {motion.latent_dim}-d ones: they were not trained together")
+        return cls(renderer, motion, AudioFrontend(motion.config.audio))

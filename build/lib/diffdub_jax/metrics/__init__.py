@@ -1,0 +1,1 @@
+"""Metrics: lip sync measured from pixels (synthetic set); image and sync metrics later."""

@@ -1,0 +1,79 @@
+"""Stage 2 as a service: audio features + reference latents -> z_sem per frame, jitted.
+
+`infer` and the held-out motion evaluation both predict through `MotionService`, and choose their
+reference frames with `reference_indices`.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+
+import jax
+import ml_collections
+import numpy as np
+
+from diffdub_jax.models.motion import MotionGenerator, build_motion_generator
+from diffdub_jax.workdir import Workdir
+
+REFERENCE_MODES = ("few_shot", "one_shot")
+
+
+def reference_indices(candidates: np.ndarray, count: int, mode: str) -> np.ndarray:
+    """`count` reference frames from candidate frame indices (in order): the first `count` of them
+    (few-shot, the release's first 3 s; cycled if fewer), or the first one repeated (one-shot)."""
+    candidates = np.asarray(candidates)
+    if mode == "one_shot":
+        return np.repeat(candidates[:1], count)
+    if mode == "few_shot":
+        return np.resize(candidates, count)
+    raise ValueError(f"unknown reference mode {mode!r}; choose one of {REFERENCE_MODES}")
+
+
+def predict(variables: dict, audio_features, reference_latents, valid=None, *, model: MotionGenerator):
+    """z_sem per frame in inference mode (running BatchNorm statistics, no dropout)."""
+    return model.apply(variables, audio_features, reference_latents, valid)
+
+
+class MotionService:
+    """A motion-generator config and its variables, with a jitted, windowed `predict`."""
+
+    def __init__(self, config: ml_collections.ConfigDict, variables: dict):
+        self.config = config
+        self.variables = variables
+        self.model = build_motion_generator(config.model)
+
+    @classmethod
+    def from_workdir(cls, workdir: str | os.PathLike) -> "MotionService":
+        return cls(*Workdir(workdir).restore_for_inference("motion"))
+
+    @property
+    def latent_dim(self) -> int:
+        return int(self.config.model.latent_dim)
+
+    @property
+    def num_reference_frames(self) -> int:
+        return int(self.config.data.num_reference_frames)
+
+    @functools.cached_property
+    def _predict(self):
+        return jax.jit(functools.partial(predict, model=self.model))
+
+    def predict(self, features: np.ndarray, reference_latents: np.ndarray, window_frames: int = 1500,
+                context_frames: int = 50) -> np.ndarray:
+        """(T, D) z_sem for features aligned to T frames (2 per frame on the time axis, the
+        second-to-last one) and (R, D) reference latents. Up to window_frames frames go in one
+        pass; longer audio goes in windows of that size whose first and last context_frames
+        frames (except at the ends) are computed for context and dropped, so attention memory
+        stays bounded."""
+        def run(window):
+            return np.asarray(self._predict(self.variables, window[None], np.asarray(reference_latents)[None]))[0]
+
+        frames = features.shape[-2] // 2
+        if frames <= window_frames:
+            return run(features)
+        step, out = window_frames - 2 * context_frames, []
+        for start in range(0, frames, step):
+            lo, hi = max(0, start - context_frames), min(frames, start + step + context_frames)
+            out.append(run(features[..., 2 * lo : 2 * hi, :])[start - lo : min(start + step, frames) - lo])
+        return np.concatenate(out)

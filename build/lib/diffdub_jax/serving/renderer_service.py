@@ -1,0 +1,124 @@
+"""Stage 1 as a service: encode crops to z_sem and render frames, jitted once per batch size.
+
+Every caller that runs a trained renderer goes through `RendererService`: `infer`, the held-out
+evaluations, latent extraction for stage 2, the training-time sampler and the benchmark. Inputs of
+any length go in fixed-size batches (the last one padded), sharded over the mesh's data axis, so a
+service compiles each program once; outputs come back as numpy arrays of the input's length.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from diffdub_jax import parallel
+from diffdub_jax.data.framing import Framing
+from diffdub_jax.diffusion import ddim
+from diffdub_jax.diffusion.schedule import Schedule
+from diffdub_jax.models.renderer import Renderer, renderer_from_config
+from diffdub_jax.workdir import Workdir
+
+
+def render(params, batch: dict, x_T: jnp.ndarray, *, model: Renderer, schedule: Schedule,
+           num_steps: int, z_sem: jnp.ndarray | None = None) -> jnp.ndarray:
+    """Redraws the edit region of batch['image'] with DDIM. z_sem defaults to the encoding of
+    batch['encoder_crop'] (reconstruction); stage 2 passes predicted codes instead."""
+    if z_sem is None:
+        z_sem = model.apply({"params": params}, batch["encoder_crop"], method=Renderer.encode)
+
+    def denoise(x_t, t):
+        return model.apply({"params": params}, x_t, batch["reference"], t, z_sem, method=Renderer.denoise)
+
+    x_T = jnp.broadcast_to(x_T, batch["image"].shape)
+    return ddim.ddim_sample(denoise, schedule, x_T, batch["image"], batch["edit_mask"], num_steps=num_steps)
+
+
+def _pad_to(array: np.ndarray, length: int) -> np.ndarray:
+    array = np.asarray(array)
+    return np.concatenate([array, np.zeros((length - len(array),) + array.shape[1:], array.dtype)])
+
+
+class RendererService:
+    """A renderer config and its (EMA) parameters, with jitted, fixed-batch encode and render.
+
+    `params` may be replaced between calls (the training sampler passes the current EMA
+    parameters); the compiled programs are kept.
+    """
+
+    def __init__(self, config: ml_collections.ConfigDict, params, batch_size: int = 16,
+                 num_steps: int | None = None):
+        self.config = config
+        self.params = params
+        self.model = renderer_from_config(config)
+        self.framing = Framing.from_config(config.data)
+        self.mesh = parallel.make_mesh()
+        self.batch_size = -(-batch_size // self.mesh.size) * self.mesh.size  # whole shards per device
+        self.num_steps = num_steps or int(config.diffusion.sample_steps)
+        self.schedule = Schedule.from_config(config.diffusion)
+
+    @classmethod
+    def from_workdir(cls, workdir: str | os.PathLike, batch_size: int = 16) -> "RendererService":
+        config, variables = Workdir(workdir).restore_for_inference("renderer")
+        return cls(config, variables["params"], batch_size)
+
+    @property
+    def image_size(self) -> int:
+        return self.framing.image_size
+
+    @property
+    def latent_dim(self) -> int:
+        return int(self.config.model.embed_channels)
+
+    def noise(self, seed: int) -> np.ndarray:
+        """The DDIM start noise x_T (1, S, S, 3) every frame of a render shares."""
+        return np.asarray(jax.random.normal(jax.random.key(seed), (1, self.image_size, self.image_size, 3)))
+
+    @functools.cached_property
+    def _encode(self):
+        batch = parallel.batch_sharding(self.mesh)
+        return jax.jit(lambda params, crops: self.model.apply({"params": params}, crops, method=Renderer.encode),
+                       in_shardings=(parallel.replicated(self.mesh), batch), out_shardings=batch)
+
+    @functools.cached_property
+    def _render(self):
+        batch, replicated = parallel.batch_sharding(self.mesh), parallel.replicated(self.mesh)
+        step = functools.partial(render, model=self.model, schedule=self.schedule, num_steps=self.num_steps)
+        return jax.jit(lambda params, inputs, x_T, z_sem: step(params, inputs, x_T, z_sem=z_sem),
+                       in_shardings=(replicated, batch, replicated, batch), out_shardings=batch)
+
+    def _batches(self, count: int):
+        for start in range(0, count, self.batch_size):
+            yield slice(start, min(start + self.batch_size, count))
+
+    def encode(self, crops: np.ndarray) -> np.ndarray:
+        """(N, D) z_sem of (N, S, S, 3) eye-guided crops in [-1, 1]."""
+        out = [np.asarray(self._encode(self.params, _pad_to(crops[part], self.batch_size)))[: part.stop - part.start]
+               for part in self._batches(len(crops))]
+        return np.concatenate(out) if out else np.zeros((0, self.latent_dim), np.float32)
+
+    def render(self, images: np.ndarray, references: np.ndarray, edit_masks: np.ndarray, x_T: np.ndarray,
+               z_sem: np.ndarray | None = None, encoder_crops: np.ndarray | None = None) -> np.ndarray:
+        """(N, S, S, 3) renders in [-1, 1] of images (N, S, S, 3) with their edit regions (N, S, S,
+        1) redrawn from z_sem (N, D), or from the encoding of encoder_crops (reconstruction).
+        references: (N, S, S, 3 R), or one (S, S, 3 R) for every frame. x_T: (1, S, S, 3)."""
+        if (z_sem is None) == (encoder_crops is None):
+            raise ValueError("render needs exactly one of z_sem and encoder_crops")
+        if z_sem is None:
+            z_sem = self.encode(encoder_crops)
+        references = np.asarray(references)
+        if references.ndim == 3:
+            references = np.broadcast_to(references[None], (len(images),) + references.shape)
+        out = []
+        for part in self._batches(len(images)):
+            inputs = {"image": _pad_to(images[part], self.batch_size),
+                      "reference": _pad_to(references[part], self.batch_size),
+                      "edit_mask": _pad_to(edit_masks[part], self.batch_size)}
+            rendered = self._render(self.params, inputs, np.asarray(x_T, np.float32),
+                                    _pad_to(np.asarray(z_sem[part], np.float32), self.batch_size))
+            out.append(np.asarray(rendered)[: part.stop - part.start])
+        return np.concatenate(out)

@@ -1,0 +1,71 @@
+"""The main job on the embedded default (what `make demo` runs), one step after another:
+dataset -> stage 1 -> latents -> stage 2 -> a dubbed held-out clip with its lip-sync score.
+
+Each step reuses what an earlier run finished: the dataset is built once, training resumes from
+its checkpoints (and does nothing once complete), latents already extracted are kept, and the
+evaluation and the dub are redone only when their model has a newer checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import ml_collections
+
+from diffdub_jax import dub_showcase, stages
+from diffdub_jax.data import datasets, report
+from diffdub_jax.data.files import write_json
+from diffdub_jax.evaluation import reconstruction
+from diffdub_jax.training import latents
+
+
+def run_demo(workdir: str, renderer_config: ml_collections.ConfigDict, motion_config: ml_collections.ConfigDict,
+             dub_pairs: int = 4) -> dict:
+    """Builds the renderer config's dataset, trains stage 1, extracts latents, trains stage 2 (on
+    the same dataset) and dubs held-out identities' clips with other identities' audio (`dub_pairs`
+    pairs; the first is the showcase)."""
+    os.makedirs(workdir, exist_ok=True)
+    timings = {}
+
+    def timed(name, function, *args, **kwargs):
+        tick = time.time()
+        value = function(*args, **kwargs)
+        timings[name] = round(time.time() - tick, 1)
+        return value
+
+    def reused_or_timed(result_file, run_dir, name, function, *args, **kwargs):
+        """The JSON result a previous run wrote after run_dir's last checkpoint, or a new run."""
+        path = os.path.join(workdir, result_file)
+        checkpoint_dir = os.path.join(run_dir, "checkpoints")
+        if os.path.isfile(path) and os.path.getmtime(path) > max(
+                os.path.getmtime(os.path.join(checkpoint_dir, entry)) for entry in os.listdir(checkpoint_dir)):
+            timings[name] = 0.0
+            with open(path, encoding="utf-8") as handle:
+                return json.load(handle)
+        return timed(name, function, *args, **kwargs)
+
+    dataset, data_dir = renderer_config.data.name, renderer_config.data.data_dir
+    timed("dataset_s", datasets.prepare, dataset, data_dir)
+    summary = {"dataset": report.write_report(dataset, "test", data_dir, workdir)}
+
+    renderer_dir = os.path.join(workdir, "renderer")
+    timed("train_renderer_s", stages.train, renderer_config, renderer_dir)
+    summary["renderer_held_out_reconstruction"] = reused_or_timed(
+        "reconstruction.json", renderer_dir, "evaluate_renderer_s", reconstruction.evaluate_reconstruction,
+        renderer_config, renderer_dir, "test", output_dir=workdir)
+
+    latents_dir = os.path.join(workdir, "latents")
+    timed("extract_latents_s", latents.extract_latents, renderer_dir, latents_dir, data_dir=data_dir)
+    config = motion_config.copy_and_resolve_references()
+    config.data.name, config.data.data_dir, config.data.latents_dir = dataset, data_dir, latents_dir
+    motion_dir = os.path.join(workdir, "motion")
+    timed("train_motion_s", stages.train, config, motion_dir)
+
+    test = datasets.clip_source(dataset, "test", data_dir)
+    summary["dub"] = reused_or_timed("lipsync.json", motion_dir, "dub_s", dub_showcase.dub_held_out_clips, test,
+                                     renderer_dir, motion_dir, workdir, num_pairs=dub_pairs)
+    summary["timings"] = timings
+    write_json(os.path.join(workdir, "summary.json"), summary)
+    return summary

@@ -1,0 +1,1 @@
+"""Training: state, jitted steps, and the loop with checkpoints and logging."""

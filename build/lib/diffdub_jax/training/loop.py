@@ -1,0 +1,145 @@
+"""The training loop every stage shares: mesh, per-host data shard, sharded initialisation, jitted
+step, Orbax resume, TensorBoard, progress bar, non-finite-loss stop.
+
+The same code runs on one CPU, on N fake CPU devices and on TPU/GPU pods: the batch is split over
+the mesh's 'data' axis and each process reads its own shard of the clips. Parameters are created
+already sharded (jit with out_shardings, so FSDP holds only its shard from the start), and a
+resumed run restores into the sharded shapes without initialising first. Checkpoints hold the
+model state, the data-iterator position and the config, so a restarted job continues exactly
+where it stopped. A non-finite loss stops the run before anything non-finite is saved.
+
+What differs by stage (model, initialiser, step, input stream, sampler) comes from its entry in
+`diffdub_jax.stages`.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+from tensorboardX import SummaryWriter
+from tqdm import tqdm
+
+from diffdub_jax import parallel
+from diffdub_jax.data import datasets
+from diffdub_jax.training.state import TrainState, create_state, learning_rate_schedule, make_optimizer
+from diffdub_jax.workdir import Workdir
+
+if TYPE_CHECKING:
+    from diffdub_jax.stages import Stage
+
+
+class NonFiniteLossError(FloatingPointError):
+    """Raised when the loss is NaN/inf; the last good checkpoint is kept."""
+
+
+def copy_matching(variables: Any, pretrained: Any) -> Any:
+    """variables with every leaf that pretrained has at the same path and shape replaced by it
+    (diffae's 3-channel input conv, for one, does not match DiffDub's 6 channels and stays fresh)."""
+    loaded = {jax.tree_util.keystr(path): value for path, value in jax.tree_util.tree_flatten_with_path(pretrained)[0]}
+    leaves = []
+    for path, value in jax.tree_util.tree_flatten_with_path(variables)[0]:
+        source = loaded.get(jax.tree_util.keystr(path))
+        leaves.append(jnp.asarray(source, value.dtype) if source is not None and source.shape == value.shape else value)
+    return jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(variables), leaves)
+
+
+def _with_pretrained(state: TrainState, init_from: str, shardings: Any) -> TrainState:
+    """A fresh state whose params (and EMA) and BatchNorm statistics come from init_from's workdir
+    where shapes match; the optimizer state stays fresh."""
+    loaded = Workdir(init_from).restore_variables()
+    params = copy_matching(state.params, loaded["params"])
+    state = state.replace(params=params, ema_params=params,
+                          batch_stats=copy_matching(state.batch_stats, loaded["batch_stats"]))
+    return jax.device_put(state, shardings)
+
+
+def run_stage(stage: "Stage", config: ml_collections.ConfigDict, workdir: str, *,
+              stop_after: int | None = None) -> TrainState:
+    """Trains (or resumes) `stage` in workdir. stop_after ends the run early at that step, as a
+    preemption would (used by the resume test)."""
+    stage.check(config)
+    mesh = parallel.make_mesh()
+    process, processes = jax.process_index(), jax.process_count()
+    if config.data.batch_size % (mesh.size) != 0:
+        raise ValueError(f"data.batch_size {config.data.batch_size} must be a multiple of the "
+                         f"{mesh.size} devices")
+    host_config = config.copy_and_resolve_references()
+    host_config.data.batch_size = config.data.batch_size // processes
+    iterator = iter(stage.input_stream(host_config, "train", process, processes))
+    config = config.copy_and_resolve_references()  # + the data's version, saved with each checkpoint
+    with config.unlocked():
+        config.data.dataset_version = datasets.dataset_version(config.data.name, config.data.data_dir)
+
+    model = stage.build_model(config)
+    optimizer = make_optimizer(config.train)
+
+    def initial_state() -> TrainState:
+        variables = stage.init_variables(model, config, jax.random.key(config.seed))
+        return create_state(variables["params"], optimizer, variables.get("batch_stats"))
+
+    abstract_state = jax.eval_shape(initial_state)
+    state_sharding = parallel.parameter_sharding(abstract_state, mesh, config.train.fsdp)
+    workdir = Workdir(workdir)
+    run = workdir.train_checkpoints(keep=config.train.keep_checkpoints)
+    latest = run.latest_step()
+    if latest is not None:
+        target = jax.tree_util.tree_map(lambda leaf, sharding: jax.ShapeDtypeStruct(leaf.shape, leaf.dtype,
+                                                                                    sharding=sharding),
+                                        abstract_state, state_sharding)
+        state, data_state = run.restore(latest, target, config)
+        iterator.set_state(data_state)
+    else:
+        state = jax.jit(initial_state, out_shardings=state_sharding)()
+        if config.train.get("init_from"):
+            state = _with_pretrained(state, config.train.init_from, state_sharding)
+
+    step_fn = jax.jit(stage.make_train_step(model, config, optimizer),
+                      in_shardings=(state_sharding, parallel.batch_sharding(mesh), parallel.replicated(mesh)),
+                      out_shardings=(state_sharding, parallel.replicated(mesh)), donate_argnums=(0,))
+    rng = jax.random.key(config.seed + 1)
+
+    writer = SummaryWriter(workdir.tensorboard) if process == 0 else None
+    sampler = stage.make_sampler(config, workdir, writer)
+    sample_every = config.train.get("sample_every", 0)
+    learning_rate = learning_rate_schedule(config.train)  # for logging; the optimizer holds its own
+    last_step = config.train.num_steps if stop_after is None else min(stop_after, config.train.num_steps)
+    start = int(state.step)
+    progress = tqdm(range(start, last_step), initial=start, total=last_step, desc=stage.name, disable=process != 0)
+    tick, tick_step = time.time(), start
+    for step in progress:
+        batch = parallel.shard_batch(stage.model_inputs(next(iterator)), mesh)
+        state, metrics = step_fn(state, batch, rng)
+        done = step + 1
+        should_log = done % config.train.log_every == 0 or done == last_step
+        should_save = done % config.train.checkpoint_every == 0 or done == last_step
+        if should_log or should_save:
+            metrics = jax.device_get(metrics)
+            if not np.isfinite(metrics["loss"]):
+                run.wait()
+                raise NonFiniteLossError(
+                    f"loss became {metrics['loss']} at step {done}; stopped without saving. The last "
+                    f"good checkpoint (step {run.latest_step()}) is in {run.directory}")
+        if should_log:
+            steps_per_second = (done - tick_step) / max(time.time() - tick, 1e-9)
+            tick, tick_step = time.time(), done
+            progress.set_postfix(loss=f"{metrics['loss']:.4f}")
+            if writer:
+                writer.add_scalar("train/loss", float(metrics["loss"]), done)
+                writer.add_scalar("train/grad_norm", float(metrics["grad_norm"]), done)
+                writer.add_scalar("train/learning_rate",
+                                  float(learning_rate(done) if callable(learning_rate) else learning_rate), done)
+                writer.add_scalar("train/steps_per_second", steps_per_second, done)
+        if should_save:
+            run.save(done, state, iterator.get_state(), config)
+        if sampler and sample_every and (done % sample_every == 0 or done == last_step):
+            sampler(state, done)
+    run.wait()
+    run.close()
+    if writer:
+        writer.close()
+    return state
