@@ -14,10 +14,10 @@ showcase and for --dub_pairs held-out pairs in all, with their mean difference a
 
 import json
 
-from absl import app, flags
+from absl import flags
 from ml_collections import config_flags
 
-from diffdub_jax import showcase
+from diffdub_jax import cli, showcase
 
 _WORKDIR = flags.DEFINE_string("workdir", "demo_out", "Where the demo writes its outputs.")
 _RENDERER = config_flags.DEFINE_config_file("renderer_config", "configs/renderer.py:synthetic",
@@ -40,4 +40,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

@@ -8,10 +8,10 @@
 import json
 import sys
 
-from absl import app, flags
+from absl import flags
 from ml_collections import config_flags
 
-from diffdub_jax import stages
+from diffdub_jax import cli, stages
 from diffdub_jax.workdir import CheckpointMismatchError
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Stage config file[:preset].")
@@ -36,4 +36,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

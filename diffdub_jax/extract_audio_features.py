@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import sys
 
-from absl import app, flags
+from absl import flags
 
+from diffdub_jax import cli
 from diffdub_jax.serving import audio_frontend
 
 _AUDIO = flags.DEFINE_string("audio", None, "Audio (or video) file ffmpeg can decode.", required=True)
@@ -36,4 +37,4 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

@@ -5,8 +5,9 @@
 
 import sys
 
-from absl import app, flags
+from absl import flags
 
+from diffdub_jax import cli
 from diffdub_jax.training.latents import extract_latents
 
 _RENDERER = flags.DEFINE_string("renderer_workdir", None, "Stage-1 workdir (its latest EMA params and config).")
@@ -28,4 +29,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

@@ -6,11 +6,12 @@
 
 import sys
 
-from absl import app, flags
+from absl import flags
 
+from diffdub_jax import cli
 from diffdub_jax.data.audio import AudioError
 from diffdub_jax.data.video import SCHEDULE_MODES, VideoError
-from diffdub_jax.inference.dub import NoFaceError, dub
+from diffdub_jax.inference.dub import NoFaceError, ReferenceFrameError, dub
 from diffdub_jax.inference.models import DubbingModels
 from diffdub_jax.serving.motion_service import REFERENCE_MODES
 from diffdub_jax.workdir import CheckpointMismatchError
@@ -20,28 +21,35 @@ _AUDIO = flags.DEFINE_string("audio", None, "New speech (any audio or video file
 _OUTPUT = flags.DEFINE_string("output", None, "Output mp4 (written atomically).")
 _RENDERER = flags.DEFINE_string("renderer_workdir", None, "Stage-1 workdir (ours or converted official).")
 _MOTION = flags.DEFINE_string("motion_workdir", None, "Stage-2 workdir (ours or converted official).")
-_MODE = flags.DEFINE_enum("mode", "few_shot", REFERENCE_MODES, "References: the first 3 s of frames, or one frame.")
+_MODE = flags.DEFINE_enum("mode", "few_shot", REFERENCE_MODES,
+                          "Stage 2's references: 3 s of frames from the reference frame on, or that frame alone.")
+_REFERENCE = flags.DEFINE_string("reference", "auto", "Reference frame: auto (frontal, mouth closed), first (the "
+                                 "first frame with a face, as the release) or a frame index.")
 _EXTEND = flags.DEFINE_enum("extend", "pingpong", SCHEDULE_MODES, "How the video follows longer audio.")
 _FACE = flags.DEFINE_integer("face_index", 0, "Which face to dub, by size (0 = largest).")
 _BATCH = flags.DEFINE_integer("batch_size", 16, "Frames rendered per batch.")
 _CROP_SCALE = flags.DEFINE_float("crop_scale", None, "Crop side / face box size; default: the framing the renderer "
                                   "was trained with (saved in its checkpoint; 1.6 for the release's).")
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of the shared DDIM start noise.")
+_HUBERT = flags.DEFINE_string("hubert_dir", None, "HuBERT folder (config.json + weights) for a motion model on HuBERT "
+                              "features; default: the one its checkpoint names (checkpoints/chinese-hubert-large, "
+                              "from the current directory).")
 flags.mark_flags_as_required(["video", "output", "renderer_workdir", "motion_workdir"])
 
 
 def main(argv):
     del argv
     try:
-        models = DubbingModels.load(_RENDERER.value, _MOTION.value, _BATCH.value)
+        models = DubbingModels.load(_RENDERER.value, _MOTION.value, _BATCH.value, hubert_dir=_HUBERT.value)
         result = dub(_VIDEO.value, _OUTPUT.value, models, audio_path=_AUDIO.value, mode=_MODE.value,
-                     extend=_EXTEND.value, face_index=_FACE.value, seed=_SEED.value, crop_scale=_CROP_SCALE.value)
-    except (AudioError, VideoError, NoFaceError, CheckpointMismatchError, FileNotFoundError) as error:
+                     reference=_REFERENCE.value, extend=_EXTEND.value, face_index=_FACE.value, seed=_SEED.value, crop_scale=_CROP_SCALE.value)
+    except (AudioError, VideoError, NoFaceError, ReferenceFrameError, CheckpointMismatchError,
+            FileNotFoundError) as error:
         sys.exit(f"infer: {error}")
     print(result.timing_table())
     print(f"wrote {result.output}: {result.num_frames} frames at {result.fps:g} fps, {result.width}x{result.height}, "
-          f"{result.frames_with_face} with the face re-rendered")
+          f"{result.frames_with_face} with the face re-rendered; reference frame {result.reference_frame}")
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

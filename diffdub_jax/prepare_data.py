@@ -3,8 +3,9 @@
     python -m diffdub_jax.prepare_data --dataset=synthetic_talking_faces/64px --data_dir=data/tfds
 """
 
-from absl import app, flags
+from absl import flags
 
+from diffdub_jax import cli
 from diffdub_jax.data import datasets
 
 _DATASET = flags.DEFINE_string("dataset", "synthetic_talking_faces/64px", "TFDS name/config to build.")
@@ -19,4 +20,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

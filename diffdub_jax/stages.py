@@ -43,7 +43,7 @@ class Stage:
     input_stream: Callable[..., Any]  # (config, split, shard_index, shard_count) -> grain iterable
     model_inputs: Callable[[dict], dict]  # the arrays of a pipeline batch the step reads
     evaluate: Callable[[ml_collections.ConfigDict, str, EvalOptions], dict]
-    convert: Callable[..., ml_collections.ConfigDict]  # (path, output, weights, config, state_dict)
+    convert: Callable[..., ml_collections.ConfigDict]  # (path, output, weights, config, checkpoint)
     recognises: Callable[[Mapping], bool]  # does a release state dict hold this stage?
     check: Callable[[ml_collections.ConfigDict], None] = lambda config: None  # fail early on bad input
     make_sampler: Callable[..., Callable | None] = lambda config, workdir, writer: None

@@ -6,10 +6,10 @@
 import sys
 
 import jax
-from absl import app, flags
+from absl import flags
 from ml_collections import config_flags
 
-from diffdub_jax import stages
+from diffdub_jax import cli, stages
 from diffdub_jax.workdir import CheckpointMismatchError
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Stage config file[:preset].")
@@ -29,4 +29,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

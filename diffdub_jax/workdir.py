@@ -154,11 +154,12 @@ class Workdir:
         state = self._restore_latest("state", ocp.args.StandardRestore())
         return {"params": state["ema_params" if use_ema else "params"], "batch_stats": state.get("batch_stats", {})}
 
-    def restore_for_inference(self, stage: str) -> tuple[ml_collections.ConfigDict, dict]:
-        """(config, variables) of a trained or converted `stage` ('renderer' | 'motion');
-        CheckpointMismatchError when the workdir holds something else."""
+    def inference_config(self, stage: str) -> ml_collections.ConfigDict:
+        """The config of a trained or converted `stage` ('renderer' | 'motion'), read without its
+        variables (cheap: inference checks it before any work); CheckpointMismatchError when the
+        workdir holds something else, FileNotFoundError when it holds no checkpoint."""
         try:
-            config, variables = self.restore_config(), self.restore_variables()
+            config = self.restore_config()
         except FileNotFoundError:
             raise
         except Exception as error:  # Orbax raises many types for a directory that is not a checkpoint
@@ -166,7 +167,7 @@ class Workdir:
                                           f"{str(error)[:200]})") from None
         if config.get("stage", stage) != stage:
             raise CheckpointMismatchError(f"{self.path} holds a {config.stage!r} checkpoint, expected {stage!r}")
-        return config, variables
+        return config
 
     def save_variables(self, variables: dict, config: ml_collections.ConfigDict) -> None:
         """Writes inference variables ({'params'[, 'batch_stats']}) and their config as step 0, the

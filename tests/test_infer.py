@@ -4,6 +4,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 
 import jax
 import numpy as np
@@ -12,11 +13,12 @@ import soundfile
 
 from conftest import load_config
 from diffdub_jax.data import audio, faces, masks, paste, video
-from diffdub_jax.inference.dub import NoFaceError, dub
+from diffdub_jax.inference.dub import NoFaceError, ReferenceFrameError, dub
 from diffdub_jax.inference.models import DubbingModels
 from diffdub_jax.models.motion import build_motion_generator, init_variables
 from diffdub_jax.models.renderer import init_variables as init_renderer_variables
 from diffdub_jax.models.renderer import renderer_from_config
+from diffdub_jax.convert.hubert import HubertCheckpointError
 from diffdub_jax.workdir import CheckpointMismatchError, Workdir
 
 from renderer_fixtures import init as init_renderer  # noqa: E402
@@ -87,6 +89,7 @@ def test_real_face_is_dubbed_end_to_end(models, speech, tmp_path):
     assert track.box.side == min(round(2.0 * max(x1 - x0, y1 - y0)), info.width, info.height)
     assert faces.track_face(decoded, scale=1.6).box.side < track.box.side
     assert [s for s, _ in (seen[t] for t in range(result.num_frames))] == list(result.schedule)
+    assert track.found[result.reference_frame]  # auto: a frame with a face, chosen from its landmarks
     size, radius = config.data.image_size, config.data.mask_window
     assert radius > 0  # masks united over neighbouring frames are exercised
     box, changed_any = track.box, False
@@ -117,8 +120,10 @@ def test_bad_inputs_fail_clearly_and_leave_no_output(stages, models, speech, tmp
     for workdirs, error, message in (((other_renderer, stages[1]), CheckpointMismatchError, "64-d latents"),
                                      ((str(tmp_path), stages[1]), FileNotFoundError, "no checkpoint"),
                                      ((stages[1], stages[1]), CheckpointMismatchError, "expected 'renderer'")):
+        start = time.perf_counter()
         with pytest.raises(error, match=message):
             DubbingModels.load(*workdirs)
+        assert time.perf_counter() - start < 2, f"{workdirs}: the error came late"
 
     output = str(tmp_path / "out" / "dubbed.mp4")
     os.makedirs(os.path.dirname(output))
@@ -127,13 +132,18 @@ def test_bad_inputs_fail_clearly_and_leave_no_output(stages, models, speech, tmp
         (dict(video_path=str(corrupt)), video.VideoError, "corrupt.mp4"),
         (dict(video_path=silent_video, audio_path=None), video.VideoError, "no audio"),
         (dict(video_path=blank), NoFaceError, "no face found"),
+        (dict(reference=10), ReferenceFrameError, "reference frame 10 is not one of its 10 frames"),
+        (dict(reference="middle"), ReferenceFrameError, "choose auto, first or a frame index"),
         (dict(output_path=str(tmp_path / "missing_dir" / "x.mp4")), video.VideoError, "missing_dir"),
     ]
     for overrides, error, message in cases:
         kwargs = dict(video_path=good, output_path=output, audio_path=speech)
         kwargs.update(overrides)
+        start = time.perf_counter()
         with pytest.raises(error, match=message):
             dub(kwargs.pop("video_path"), kwargs.pop("output_path"), models, **kwargs)
+        if error is not NoFaceError:  # found before decoding, detection or any model
+            assert time.perf_counter() - start < 2, f"{overrides}: the error came late"
         assert os.listdir(os.path.dirname(output)) == [], f"{overrides} left files behind"
 
     read_only = tmp_path / "read_only"
@@ -153,6 +163,51 @@ def test_bad_inputs_fail_clearly_and_leave_no_output(stages, models, speech, tmp
     soundfile.write(stereo_48k, 0.1 * np.random.default_rng(0).standard_normal((24000, 2)), 48000)
     result = dub(good, output, models, audio_path=stereo_48k)  # resampled, not refused
     assert result.num_frames == 12 and os.path.isfile(output)
+
+
+def test_a_hubert_motion_model_reads_hubert_dir_and_a_missing_folder_fails_at_once(stages, speech, tmp_path):
+    transformers = pytest.importorskip("transformers")
+    config = load_config("motion", "tiny")
+    config.audio.frontend = "hubert"
+    config.model.audio_dim, config.model.audio_layers = 32, 3  # the tiny HuBERT below: 2 layers + projection
+    variables = init_variables(build_motion_generator(config.model), config.model.audio_dim, jax.random.key(0))
+    Workdir(tmp_path / "motion").save_variables(variables, config)
+    missing = tmp_path / "no_hubert"
+    start = time.perf_counter()
+    with pytest.raises(HubertCheckpointError, match="no such HuBERT folder") as error:
+        DubbingModels.load(stages[0], tmp_path / "motion", hubert_dir=str(missing))
+    assert time.perf_counter() - start < 2
+    assert f"--local-dir {missing}" in str(error.value) and "--hubert_dir" in str(error.value)
+
+    folder = tmp_path / "hubert"
+    transformers.HubertModel(transformers.HubertConfig(
+        hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64, conv_dim=(16,) * 7,
+        num_conv_pos_embeddings=8, num_conv_pos_embedding_groups=4)).save_pretrained(str(folder))
+    config.model.audio_layers = 25  # a motion model trained on HuBERT-large: this folder does not fit it
+    Workdir(tmp_path / "large_motion").save_variables(variables, config)
+    with pytest.raises(HubertCheckpointError, match="has 3 hidden states of 32 values, the motion model was trained "
+                                                    "on 25 of 32"):
+        DubbingModels.load(stages[0], tmp_path / "large_motion", hubert_dir=str(folder))
+
+    models = DubbingModels.load(stages[0], tmp_path / "motion", hubert_dir=str(folder))
+    source, _ = _astronaut_clip(tmp_path / "clip.mp4", num_frames=10)
+    result = dub(source, str(tmp_path / "dubbed.mp4"), models, audio_path=speech)
+    assert result.frames_with_face == result.num_frames and result.timings["audio"] > 0
+
+
+def test_infer_cli_prints_a_short_report(stages, speech, tmp_path):
+    source, _ = _astronaut_clip(tmp_path / "clip.mp4", num_frames=10)
+    process = subprocess.run(  # bytes: text mode would turn the progress bars' carriage returns into lines
+        [sys.executable, "-m", "diffdub_jax.infer", f"--video={source}", f"--audio={speech}",
+         f"--output={tmp_path / 'dubbed.mp4'}", f"--renderer_workdir={stages[0]}", f"--motion_workdir={stages[1]}"],
+        capture_output=True, check=False)
+    stdout, stderr = process.stdout.decode(), process.stderr.decode()
+    assert process.returncode == 0, stderr[-3000:]
+    # Lines as a terminal shows them: a progress bar redraws its line after each carriage return.
+    lines = [line.split("\r")[-1] for line in (stdout + stderr).split("\n") if line.split("\r")[-1].strip()]
+    assert len(lines) <= 15, "\n".join(lines)  # the timing table, the summary and a few progress bars
+    assert "total" in stdout and "reference frame" in stdout
+    assert not [line for line in lines if line.startswith(("I1", "INFO"))], "library INFO logs are shown"
 
 
 def test_infer_cli_reports_a_clear_error(tmp_path, stages):

@@ -2,6 +2,7 @@
 
 import ast
 import os
+import re
 import subprocess
 import sys
 
@@ -10,6 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from diffdub_jax.convert import renderer as convert_renderer
 from diffdub_jax.convert import torch_state
 from diffdub_jax.diffusion import ddim, losses
 from diffdub_jax.diffusion.schedule import Schedule
@@ -216,3 +218,93 @@ def test_convert_command_turns_a_lightning_checkpoint_into_an_orbax_workdir(tmp_
                          capture_output=True, text=True, check=False)
     assert bad.returncode != 0 and "does not match the model" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+def _diffae_hyper_parameters(image_size, channels, mult, encoder_mult, attention, res_blocks, embed, frames=1):
+    """The TrainConfig fields the release's Lightning module saves (save_hyperparameters of
+    conf.as_dict_jsonable(): enums dropped, the model config nested), for one architecture."""
+    return {"img_size": image_size, "net_ch": channels, "net_ch_mult": mult, "net_enc_channel_mult": encoder_mult,
+            "net_attn": attention, "net_enc_attn": None, "net_num_res_blocks": res_blocks,
+            "net_num_input_res_blocks": None, "net_enc_num_res_blocks": res_blocks,
+            "net_beatgans_embed_channels": embed, "style_ch": embed, "net_beatgans_attn_head": 1,
+            "net_beatgans_resnet_two_cond": True, "net_resblock_updown": True, "dropout": 0.1, "T": 1000,
+            "T_eval": 20, "beta_scheduler": "linear", "diffusion_type": "beatgans", "batch_size": 32, "fp16": True,
+            "N_frames": frames, "cond_with_eye": True, "pretrain": "assets/checkpoints/diffae_ffhq_last.ckpt",
+            "model_conf": {"image_size": image_size, "model_channels": channels, "channel_mult": mult,
+                           "enc_channel_mult": encoder_mult, "embed_channels": embed, "num_res_blocks": res_blocks}}
+
+
+def _save_lightning(path, state_dict, hyper_parameters):
+    torch = pytest.importorskip("torch")
+    weights = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in state_dict.items()}
+    lightning = {"ema_model." + k: v for k, v in weights.items()}
+    lightning.update({"model." + k: torch.zeros(v.shape) for k, v in weights.items()})
+    checkpoint = {"state_dict": lightning, "epoch": 3, "pytorch-lightning_version": "1.4.5"}
+    if hyper_parameters is not None:
+        checkpoint["hyper_parameters"] = hyper_parameters
+    torch.save(checkpoint, path)
+
+
+def _state_dict_for(config, seed=0):
+    """Random tensors for every parameter of the architecture `config` describes, with the
+    release's names and torch layouts (for the tiny config these are exactly the small keys file's)."""
+    model = renderer_from_config(config)
+    template = jax.eval_shape(lambda: init(model))
+    rng = np.random.default_rng(seed)
+    out = {}
+    for path, leaf in jax.tree_util.tree_flatten_with_path(template)[0]:
+        names = [entry.key for entry in path]
+        scope, *modules, name = names
+        value = rng.standard_normal(leaf.shape).astype(np.float32)
+        if name == "kernel":
+            value = value.transpose(3, 2, 0, 1) if value.ndim == 4 else value.T
+        module = re.sub(r"_(\d+)", r".\1", ".".join(modules)).replace("time_embed_time_embed", "time_embed.time_embed")
+        key = module + "." + torch_state.LEAF_NAMES.get(name, name)
+        out[("encoder." if scope == "encoder" else "") + key] = value
+    return out
+
+
+def test_convert_reads_the_architecture_the_checkpoint_describes(tmp_path):
+    pytest.importorskip("torch")
+    # The release's key layout (the small keys file) with its hyper_parameters, by the README's one line.
+    small = tmp_path / "small.ckpt"
+    _save_lightning(small, _official_state_dict(seed=3), _diffae_hyper_parameters(32, 32, (1, 2), (1, 2, 2), (16,), 1, 512))
+    result = subprocess.run([sys.executable, "-m", "diffdub_jax.convert", f"--checkpoint={small}",
+                             f"--output={tmp_path / 'small'}"], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "renderer checkpoint (512-d latents, 32 px)" in result.stdout
+    assert len((result.stdout + result.stderr).splitlines()) <= 3, result.stdout + result.stderr  # no library INFO
+    config = Workdir(tmp_path / "small").restore_config()
+    assert (config.data.image_size, config.model.channels, tuple(config.model.channel_mult)) == (32, 32, (1, 2))
+    assert tuple(config.model.encoder_channel_mult) == (1, 2, 2) and config.model.num_res_blocks == 1
+
+    # Another architecture (64 px, three levels, two res blocks, 128-d codes), named as the release
+    # names its modules: the names made for the tiny config are exactly the small keys file's.
+    assert _state_dict_for(tiny_config()).keys() == _official_state_dict().keys()
+    other = tiny_config()
+    other.data.image_size, other.model.channels, other.model.embed_channels = 64, 16, 128
+    other.model.channel_mult, other.model.encoder_channel_mult, other.model.num_res_blocks = (1, 2, 4), (1, 2, 4, 4), 2
+    state_dict = _state_dict_for(other)
+    path = tmp_path / "other.ckpt"
+    _save_lightning(path, state_dict, _diffae_hyper_parameters(64, 16, (1, 2, 4), (1, 2, 4, 4), (16,), 2, 128))
+    config = convert_renderer.convert_renderer_checkpoint(str(path), str(tmp_path / "other"))
+    assert (config.data.image_size, config.model.channels, config.model.embed_channels) == (64, 16, 128)
+    params = Workdir(tmp_path / "other").restore_variables()["params"]
+    assert sum(x.size for x in jax.tree_util.tree_leaves(params)) == sum(v.size for v in state_dict.values())
+    np.testing.assert_array_equal(params["unet"]["input_blocks_0_0"]["kernel"],
+                                  state_dict["input_blocks.0.0.weight"].transpose(2, 3, 1, 0))
+
+    # Without its description the release's architecture is assumed, and the message says what to pass.
+    bare = tmp_path / "bare.ckpt"
+    _save_lightning(bare, state_dict, None)
+    with pytest.raises(ValueError, match="pass --config .*model.channel_mult.*data.image_size"):
+        convert_renderer.convert_renderer_checkpoint(str(bare), str(tmp_path / "bare"))
+    # A description the tensors contradict, or one this port cannot build, is named.
+    wrong = _diffae_hyper_parameters(64, 32, (1, 2, 4), (1, 2, 4, 4), (16,), 2, 128)
+    _save_lightning(bare, state_dict, wrong)
+    with pytest.raises(ValueError, match="hyper_parameters net_ch=32 but the tensors have 16"):
+        convert_renderer.convert_renderer_checkpoint(str(bare), str(tmp_path / "wrong"))
+    wrong = dict(wrong, net_ch=16, beta_scheduler="cosine")
+    _save_lightning(bare, state_dict, wrong)
+    with pytest.raises(ValueError, match="beta_scheduler='cosine': only"):
+        convert_renderer.convert_renderer_checkpoint(str(bare), str(tmp_path / "cosine"))

@@ -30,9 +30,9 @@ def test_saved_variables_come_back_with_their_config_and_framing(tmp_path):
     assert Framing.from_config(Workdir(tmp_path / "run").restore_config().data) == Framing(image_size=32, crop_scale=2.0, mask_window=12,
                                                           mask_dilation=8.0)
     with pytest.raises(checkpoints.CheckpointMismatchError, match="holds a 'renderer' checkpoint, expected 'motion'"):
-        Workdir(tmp_path / "run").restore_for_inference("motion")
+        Workdir(tmp_path / "run").inference_config("motion")
     with pytest.raises(FileNotFoundError, match="no checkpoint found"):
-        Workdir(tmp_path / "empty").restore_for_inference("renderer")
+        Workdir(tmp_path / "empty").inference_config("renderer")
 
 
 def test_framing_of_a_checkpoint_from_before_the_fields_is_the_release_s():

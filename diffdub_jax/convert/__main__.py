@@ -4,16 +4,17 @@
     python -m diffdub_jax.convert --checkpoint=diffae_ffhq256/last.ckpt --output=runs/diffae_ffhq256
     python -m diffdub_jax.convert --checkpoint=stage2.ckpt --output=runs/official_stage2
 
-The stage is recognised from the keys; the architecture is the release's (diffdub_jax.release),
-with what the tensors determine read from their shapes. --config overrides it.
+The stage is recognised from the keys; the architecture is what the file describes (a Lightning
+stage-1 file's hyper_parameters, and the tensor shapes), on the release's config
+(diffdub_jax.release) for whatever the file leaves out. --config overrides it.
 """
 
 import sys
 
-from absl import app, flags
+from absl import flags
 from ml_collections import config_flags
 
-from diffdub_jax import stages
+from diffdub_jax import cli, stages
 from diffdub_jax.convert import torch_state
 
 _CHECKPOINT = flags.DEFINE_string("checkpoint", None, "PyTorch/Lightning checkpoint file.")
@@ -27,14 +28,15 @@ flags.mark_flags_as_required(["checkpoint", "output"])
 def main(argv):
     del argv
     try:
-        state_dict = torch_state.load_torch_checkpoint(_CHECKPOINT.value)
-        stage = stages.stage_of_release(state_dict)
-        config = stage.convert(_CHECKPOINT.value, _OUTPUT.value, _WEIGHTS.value, _CONFIG.value, state_dict)
+        checkpoint = torch_state.load_torch_checkpoint(_CHECKPOINT.value)
+        stage = stages.stage_of_release(checkpoint.tensors)
+        config = stage.convert(_CHECKPOINT.value, _OUTPUT.value, _WEIGHTS.value, _CONFIG.value, checkpoint)
     except (FileNotFoundError, ValueError, ImportError) as error:
         sys.exit(f"convert: {error}")
-    print(f"wrote {_OUTPUT.value}: {stage.name} checkpoint ({config.model.get('embed_channels') or config.model.latent_dim}"
-          f"-d latents)")
+    size = f", {config.data.image_size} px" if stage.name == "renderer" else ""
+    print(f"wrote {_OUTPUT.value}: {stage.name} checkpoint "
+          f"({config.model.get('embed_channels') or config.model.latent_dim}-d latents{size})")
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

@@ -8,6 +8,7 @@ into one kernel and `masked_spec_embed` (a training-time mask vector) is dropped
 
 from __future__ import annotations
 
+import json
 import os
 
 import jax
@@ -19,10 +20,14 @@ from diffdub_jax.models.hubert import Hubert
 
 CONFIG_FILE = "config.json"
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
-DOWNLOAD_HINT = (
-    "Download HuBERT-large into that folder, e.g.\n"
-    "  huggingface-cli download TencentGameMate/chinese-hubert-large --local-dir checkpoints/chinese-hubert-large\n"
-    "(the DiffDub authors' choice; facebook/hubert-large-ll60k has the same layout)")
+
+
+def download_hint(directory: str) -> str:
+    """What to type to fetch HuBERT-large into `directory`, and how to point the commands at it."""
+    return ("Download HuBERT-large into that folder:\n"
+            f"  huggingface-cli download TencentGameMate/chinese-hubert-large --local-dir {directory}\n"
+            "(the DiffDub authors' choice; facebook/hubert-large-ll60k has the same layout), or pass a folder "
+            "that has it with --hubert_dir=DIR (infer) or --config.audio.hubert_dir=DIR (train).")
 _WEIGHT_NORM_KEYS = (("weight_g", "weight_v"),
                      ("parametrizations.weight.original0", "parametrizations.weight.original1"))
 
@@ -31,18 +36,20 @@ class HubertCheckpointError(FileNotFoundError):
     """A HuBERT folder that is missing or incomplete; the message says what to download and where."""
 
 
-def _check_folder(directory: str) -> str:
-    """The weights file to read; raises HubertCheckpointError naming what is missing."""
+def check_folder(directory: str) -> str:
+    """The weights file to read; raises HubertCheckpointError naming the absolute path it looked
+    in, what is missing there and how to fetch it. Cheap: reads no weights."""
+    directory = os.path.abspath(os.path.expanduser(directory))
     if not os.path.isdir(directory):
         raise HubertCheckpointError(f"{directory}: no such HuBERT folder; it needs {CONFIG_FILE} and one of "
-                                    f"{' / '.join(WEIGHT_FILES)}. {DOWNLOAD_HINT}")
+                                    f"{' / '.join(WEIGHT_FILES)}. {download_hint(directory)}")
     present = [name for name in WEIGHT_FILES if os.path.isfile(os.path.join(directory, name))]
     missing = [] if os.path.isfile(os.path.join(directory, CONFIG_FILE)) else [CONFIG_FILE]
     if not present:
         missing.append(" or ".join(WEIGHT_FILES))
     if missing:
         raise HubertCheckpointError(f"{directory}: incomplete HuBERT folder, missing {', '.join(missing)}. "
-                                    f"{DOWNLOAD_HINT}")
+                                    f"{download_hint(directory)}")
     return os.path.join(directory, present[0])
 
 
@@ -63,7 +70,7 @@ def read_state_dict(path: str) -> dict[str, np.ndarray]:
     if path.endswith(".safetensors"):
         from safetensors.numpy import load_file  # pylint: disable=import-outside-toplevel
         return {key: value.astype(np.float32) for key, value in load_file(path).items()}
-    return torch_state.load_torch_checkpoint(path)
+    return torch_state.load_torch_checkpoint(path).tensors
 
 
 def fold_weight_norm(state_dict: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -91,9 +98,16 @@ def convert_hubert_state_dict(state_dict: dict[str, np.ndarray], model: Hubert) 
     return torch_state.convert_state_dict(state_dict, {"hubert": template}, {"hubert": ""})["hubert"]
 
 
+def folder_layout(directory: str) -> tuple[int, int]:
+    """(hidden size, number of hidden states = layers + 1) a HuBERT folder's config.json describes."""
+    with open(os.path.join(os.path.dirname(check_folder(directory)), CONFIG_FILE), encoding="utf-8") as handle:
+        config = json.load(handle)
+    return int(config["hidden_size"]), int(config["num_hidden_layers"]) + 1
+
+
 def load_hubert(directory: str, dtype: jnp.dtype = jnp.float32) -> tuple[Hubert, dict]:
     """(module, params) from a local Hugging Face HuBERT folder; `dtype` is the compute dtype."""
-    weights = _check_folder(directory)
+    weights = check_folder(directory)
     try:
         from transformers import HubertConfig  # pylint: disable=import-outside-toplevel
     except ImportError as error:

@@ -82,13 +82,14 @@ def is_motion_state_dict(state_dict: Mapping[str, np.ndarray]) -> bool:
 
 def convert_motion_checkpoint(path: str, output: str, weights: str | None = None,
                               config: ml_collections.ConfigDict | None = None,
-                              state_dict: dict | None = None) -> ml_collections.ConfigDict:
-    """Converts `path` (or its already loaded state_dict) into a workdir at `output`; returns the
+                              checkpoint: torch_state.TorchCheckpoint | None = None) -> ml_collections.ConfigDict:
+    """Converts `path` (or its already loaded checkpoint) into a workdir at `output`; returns the
     config it matches (default: the release's, diffdub_jax.release, with the architecture read
-    from the tensors; weights default `model`)."""
+    from the tensors, as the release saves no hyper_parameters for stage 2; weights default `model`)."""
     weights = weights or "model"
     config = release.motion_config() if config is None else config
-    state_dict = torch_state.load_torch_checkpoint(path) if state_dict is None else state_dict
+    checkpoint = torch_state.load_torch_checkpoint(path) if checkpoint is None else checkpoint
+    state_dict = checkpoint.tensors
     if any(key.startswith(weights + ".") for key in state_dict):
         state_dict = torch_state.select_prefix(state_dict, weights + ".")
     config = config.copy_and_resolve_references()

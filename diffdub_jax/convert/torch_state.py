@@ -8,6 +8,7 @@ linear and 1x1 conv1d (O, I[, 1]) -> (I, O)); every other array keeps its layout
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from typing import Mapping
 
@@ -75,9 +76,19 @@ def convert_state_dict(state_dict: Mapping[str, np.ndarray], template: Mapping,
     return flax.traverse_util.unflatten_dict(out)
 
 
-def load_torch_checkpoint(path: str) -> dict[str, np.ndarray]:
-    """Tensors of a PyTorch/Lightning checkpoint as numpy, loaded with weights_only=True (no
-    arbitrary code runs). Lightning files keep them under 'state_dict'."""
+@dataclasses.dataclass
+class TorchCheckpoint:
+    """What a PyTorch/Lightning file holds: its tensors as numpy, and the `hyper_parameters` a
+    Lightning module saved with them ({} when there are none, e.g. a bare state dict)."""
+
+    tensors: dict[str, np.ndarray]
+    hyper_parameters: dict
+
+
+def load_torch_checkpoint(path: str) -> TorchCheckpoint:
+    """A PyTorch/Lightning checkpoint loaded with weights_only=True (no arbitrary code runs).
+    Lightning files keep the tensors under 'state_dict' and their description under
+    'hyper_parameters'."""
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{path}: no such checkpoint file")
     try:
@@ -86,7 +97,9 @@ def load_torch_checkpoint(path: str) -> dict[str, np.ndarray]:
         raise ImportError("reading PyTorch checkpoints needs torch: pip install -e '.[convert]'") from error
     checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     state = checkpoint.get("state_dict", checkpoint)
-    return {k: v.detach().float().numpy() for k, v in state.items() if hasattr(v, "detach")}
+    hyper_parameters = checkpoint.get("hyper_parameters") if "state_dict" in checkpoint else None
+    return TorchCheckpoint({k: v.detach().float().numpy() for k, v in state.items() if hasattr(v, "detach")},
+                           dict(hyper_parameters) if isinstance(hyper_parameters, Mapping) else {})
 
 
 def select_prefix(state_dict: Mapping[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:

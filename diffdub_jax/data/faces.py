@@ -25,6 +25,7 @@ from typing import Iterable, Protocol, Sequence
 import numpy as np
 from PIL import Image
 from scipy.signal import savgol_filter
+from tqdm import tqdm
 
 from diffdub_jax.data.pixels import rescale_points
 
@@ -251,7 +252,7 @@ def track_face(frames: Sequence[np.ndarray], detector: LandmarkDetector | None =
     landmarks = np.full((count, NUM_LANDMARKS, 2), np.nan, np.float32)
     if box is None:
         return FaceTrack(None, landmarks, np.zeros(count, bool))
-    for i in range(count):
+    for i in tqdm(range(count), desc="landmarks", leave=False):
         points = crop_landmarks(frames[i], box, detector, working_size)
         if points is not None:
             landmarks[i] = points

@@ -17,7 +17,7 @@ from typing import Callable
 import numpy as np
 from tqdm import tqdm
 
-from diffdub_jax.data import audio, faces, masks, paste, video
+from diffdub_jax.data import audio, faces, masks, paste, reference_frame, video
 from diffdub_jax.data.pixels import to_uint8, to_unit_range
 from diffdub_jax.inference.models import DubbingModels
 from diffdub_jax.serving.motion_service import REFERENCE_MODES, reference_indices
@@ -29,6 +29,26 @@ class NoFaceError(ValueError):
     """No face was found in any frame of the source video."""
 
 
+class ReferenceFrameError(ValueError):
+    """The reference frame asked for is not a frame of the video, or has no face."""
+
+
+REFERENCE_CHOICES = ("auto", "first")  # or a frame index
+
+
+def _reference_choice(reference: str | int, num_frames: int, video_path: str) -> str | int:
+    """'auto', 'first' or a frame index checked against the video's length (before any work)."""
+    if str(reference) in REFERENCE_CHOICES:
+        return str(reference)
+    try:
+        index = int(reference)
+    except ValueError:
+        raise ReferenceFrameError(f"reference {reference!r}: choose auto, first or a frame index") from None
+    if not 0 <= index < num_frames:
+        raise ReferenceFrameError(f"{video_path}: reference frame {index} is not one of its {num_frames} frames")
+    return index
+
+
 @dataclasses.dataclass
 class DubResult:
     output: str
@@ -38,6 +58,7 @@ class DubResult:
     height: int
     frames_with_face: int
     timings: dict[str, float]
+    reference_frame: int  # the source frame the renderer copied the look from (and stage 2's first reference)
     schedule: np.ndarray  # the source frame shown at each output frame
     crop_box: faces.CropBox  # the fixed crop that was rendered and pasted back
     crop_scale: float  # its side over the face box's (the renderer's framing unless overridden)
@@ -72,13 +93,17 @@ def _decode_to_memmap(path: str, info: video.VideoInfo, directory: str) -> np.nd
 
 
 def dub(video_path: str, output_path: str, models: DubbingModels, *, audio_path: str | None = None,
-        mode: str = "few_shot", extend: str = "pingpong", face_index: int = 0, seed: int = 0,
-        crop_scale: float | None = None, detector: faces.LandmarkDetector | None = None,
+        mode: str = "few_shot", reference: str | int = "auto", extend: str = "pingpong", face_index: int = 0,
+        seed: int = 0, crop_scale: float | None = None, detector: faces.LandmarkDetector | None = None,
         on_frame: Callable[[int, int, np.ndarray], None] | None = None) -> DubResult:
     """Re-renders the lower face of video_path so its lips follow audio_path (default: the video's
     own audio track) and writes output_path (h264 + aac mp4, source fps and resolution, the new
     audio's duration). `models` (DubbingModels.load) may serve many dubs: one load, one compilation.
-    crop_scale overrides the framing the renderer was trained with (its config's data.crop_scale).
+    reference: the source frame the renderer copies the look from and stage 2 starts its
+    references at: 'auto' (a frontal frame with a closed mouth, data.reference_frame), 'first'
+    (the first frame with a face, as the release) or a frame index; few-shot references are the
+    frames with a face from there on. crop_scale overrides the framing the renderer was trained
+    with (its config's data.crop_scale).
     on_frame(output_index, source_index, frame) sees each composed frame before the lossy encoding
     (the tests check its pixels)."""
     if mode not in REFERENCE_MODES:
@@ -87,6 +112,7 @@ def dub(video_path: str, output_path: str, models: DubbingModels, *, audio_path:
     crop_scale = renderer.framing.crop_scale if crop_scale is None else crop_scale
     video.check_output_path(output_path)
     info = video.probe_video(video_path)
+    reference = _reference_choice(reference, info.num_frames, video_path)
     timer, tick = _Timer(), time.perf_counter()
     if audio_path is None:
         waveform, audio_source = video.extract_audio_track(video_path), video_path
@@ -114,7 +140,16 @@ def dub(video_path: str, output_path: str, models: DubbingModels, *, audio_path:
         features = models.audio.for_video(waveform, audio.SAMPLE_RATE, info.fps, num_output, audio_source)
         tick = timer.add("audio", tick)
 
-        references = reference_indices(np.flatnonzero(track.found), models.motion.num_reference_frames, mode)
+        with_face = np.flatnonzero(track.found)
+        if reference == "auto":
+            first = int(reference_frame.choose_reference(landmarks[with_face]))
+        elif reference == "first":
+            first = 0
+        elif track.found[reference]:
+            first = int(np.searchsorted(with_face, reference))
+        else:
+            raise ReferenceFrameError(f"{video_path}: no face found in reference frame {reference}")
+        references = reference_indices(np.roll(with_face, -first), models.motion.num_reference_frames, mode)
         encoder_crops = np.stack([to_unit_range(masks.encoder_crop(crops[i], landmarks[i], size)) for i in references])
         latents = models.motion.predict(features, renderer.encode(encoder_crops))
         reference_image = to_unit_range(crops[references[0]])
@@ -156,4 +191,4 @@ def dub(video_path: str, output_path: str, models: DubbingModels, *, audio_path:
         tick = timer.add("encode", tick)  # closing the writer muxes the audio
     return DubResult(output_path, num_output, info.fps, info.width, info.height,
                      int(track.found[schedule].sum()), {k: round(v, 3) for k, v in timer.seconds.items()},
-                     schedule, track.box, crop_scale)
+                     int(references[0]), schedule, track.box, crop_scale)

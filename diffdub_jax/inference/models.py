@@ -22,13 +22,18 @@ class DubbingModels:
     audio: AudioFrontend
 
     @classmethod
-    def load(cls, renderer_workdir: str | os.PathLike, motion_workdir: str | os.PathLike,
-             batch_size: int = 16) -> "DubbingModels":
-        """Both stages from their workdirs; batch_size frames are rendered per call."""
+    def load(cls, renderer_workdir: str | os.PathLike, motion_workdir: str | os.PathLike, batch_size: int = 16,
+             hubert_dir: str | None = None) -> "DubbingModels":
+        """Both stages from their workdirs; batch_size frames are rendered per call; hubert_dir
+        overrides the HuBERT folder the motion config names. Checks, in about a second, that the
+        checkpoints are readable and fit each other and that the audio features can be made;
+        the weights load on first use."""
         renderer = RendererService.from_workdir(renderer_workdir, batch_size)
         motion = MotionService.from_workdir(motion_workdir)
         if renderer.latent_dim != motion.latent_dim:
             raise CheckpointMismatchError(
                 f"the renderer in {renderer_workdir} has {renderer.latent_dim}-d latents but the motion generator in "
                 f"{motion_workdir} predicts {motion.latent_dim}-d ones: they were not trained together")
-        return cls(renderer, motion, AudioFrontend(motion.config.audio))
+        frontend = AudioFrontend(motion.config.audio, hubert_dir)
+        frontend.check(motion.config.model)
+        return cls(renderer, motion, frontend)

@@ -33,8 +33,9 @@ import ml_collections
 import numpy as np
 
 from diffdub_jax.data import audio
-from diffdub_jax.convert.hubert import load_hubert
+from diffdub_jax.convert.hubert import HubertCheckpointError, check_folder, folder_layout, load_hubert
 from diffdub_jax.models.hubert import Hubert
+from diffdub_jax.workdir import CheckpointMismatchError
 
 DEFAULT_CHUNK_SECONDS = 30.0
 DEFAULT_CONTEXT_SECONDS = 3.0
@@ -145,20 +146,37 @@ FRONTENDS = ("mel", "hubert")
 
 class AudioFrontend:
     """The features a motion generator reads, from its config's `audio` section: 'mel' (log-mel,
-    no weights) or 'hubert' (every hidden state of the HuBERT folder audio.hubert_dir). HuBERT
-    loads on first use, so a config can be checked without the weights."""
+    no weights) or 'hubert' (every hidden state of the HuBERT folder audio.hubert_dir, or of
+    hubert_dir when given; a relative path is taken from the current directory). HuBERT loads on
+    first use; `check` finds a missing or mismatched folder without loading it."""
 
-    def __init__(self, audio_config: ml_collections.ConfigDict):
+    def __init__(self, audio_config: ml_collections.ConfigDict, hubert_dir: str | None = None):
         self.kind = audio_config.frontend
         if self.kind not in FRONTENDS:
             raise ValueError(f"unknown audio.frontend {self.kind!r}; choose one of {FRONTENDS}")
-        self.config = audio_config
+        self.config = audio_config.copy_and_resolve_references()
+        self.hubert_dir = os.path.abspath(os.path.expanduser(hubert_dir or audio_config.get("hubert_dir", "")))
         self._hubert: HubertFeatures | None = None
+
+    def check(self, model: ml_collections.ConfigDict) -> None:
+        """Fails at once, naming the folder (absolute) and what to do, when the features cannot be
+        made or do not fit the motion model's `model` section (audio_dim, audio_layers)."""
+        if self.kind == "mel":
+            if model.audio_dim != self.config.num_mels or model.get("audio_layers", 0):
+                raise CheckpointMismatchError(f"the motion model reads {model.audio_dim}-d features, the mel "
+                                              f"frontend makes {self.config.num_mels}")
+            return
+        check_folder(self.hubert_dir)
+        hidden, states = folder_layout(self.hubert_dir)
+        if (hidden, states) != (model.audio_dim, model.audio_layers):
+            raise HubertCheckpointError(
+                f"{self.hubert_dir}: this HuBERT has {states} hidden states of {hidden} values, the motion model "
+                f"was trained on {model.audio_layers} of {model.audio_dim} (HuBERT-large: 25 of 1024)")
 
     @property
     def hubert(self) -> HubertFeatures:
         if self._hubert is None:
-            self._hubert = HubertFeatures.from_pretrained(self.config.hubert_dir,
+            self._hubert = HubertFeatures.from_pretrained(self.hubert_dir,
                                                           chunk_seconds=self.config.chunk_seconds,
                                                           context_seconds=self.config.context_seconds)
         return self._hubert

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import os
+from typing import Callable
 
 import jax
 import ml_collections
@@ -36,16 +37,25 @@ def predict(variables: dict, audio_features, reference_latents, valid=None, *, m
 
 
 class MotionService:
-    """A motion-generator config and its variables, with a jitted, windowed `predict`."""
+    """A motion-generator config and its variables, with a jitted, windowed `predict`. From a
+    workdir, the config is read at once and the variables on first use."""
 
-    def __init__(self, config: ml_collections.ConfigDict, variables: dict):
+    def __init__(self, config: ml_collections.ConfigDict, variables: dict | None,
+                 load_variables: Callable[[], dict] | None = None):
         self.config = config
-        self.variables = variables
+        self._variables, self._load_variables = variables, load_variables
         self.model = build_motion_generator(config.model)
 
     @classmethod
     def from_workdir(cls, workdir: str | os.PathLike) -> "MotionService":
-        return cls(*Workdir(workdir).restore_for_inference("motion"))
+        run = Workdir(workdir)
+        return cls(run.inference_config("motion"), None, load_variables=run.restore_variables)
+
+    @property
+    def variables(self) -> dict:
+        if self._variables is None and self._load_variables is not None:
+            self._variables = self._load_variables()
+        return self._variables
 
     @property
     def latent_dim(self) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import os
+from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
@@ -47,13 +48,14 @@ class RendererService:
     """A renderer config and its (EMA) parameters, with jitted, fixed-batch encode and render.
 
     `params` may be replaced between calls (the training sampler passes the current EMA
-    parameters); the compiled programs are kept.
+    parameters); the compiled programs are kept. From a workdir, the config is read at once and
+    the parameters on first use, so callers can check every input before the heavy loading.
     """
 
     def __init__(self, config: ml_collections.ConfigDict, params, batch_size: int = 16,
-                 num_steps: int | None = None):
+                 num_steps: int | None = None, load_params: Callable[[], Any] | None = None):
         self.config = config
-        self.params = params
+        self._params, self._load_params = params, load_params
         self.model = renderer_from_config(config)
         self.framing = Framing.from_config(config.data)
         self.mesh = parallel.make_mesh()
@@ -63,8 +65,19 @@ class RendererService:
 
     @classmethod
     def from_workdir(cls, workdir: str | os.PathLike, batch_size: int = 16) -> "RendererService":
-        config, variables = Workdir(workdir).restore_for_inference("renderer")
-        return cls(config, variables["params"], batch_size)
+        run = Workdir(workdir)
+        return cls(run.inference_config("renderer"), None, batch_size,
+                   load_params=lambda: run.restore_variables()["params"])
+
+    @property
+    def params(self):
+        if self._params is None and self._load_params is not None:
+            self._params = self._load_params()
+        return self._params
+
+    @params.setter
+    def params(self, value) -> None:
+        self._params = value
 
     @property
     def image_size(self) -> int:
