@@ -83,7 +83,8 @@ def _dub_and_score(source_clip: Mapping, audio_clip: Mapping, output_dir: str, m
     args = (truth, np.asarray(audio_clip["waveform"]), int(audio_clip["sample_rate"]), fps)
     scores = {"dubbed": score_lipsync(dubbed, landmarks, *args),
               "source_no_sync_baseline": score_lipsync(undubbed, landmarks, *args),
-              "mode": mode, "source_clip": _text(source_clip["clip_id"]), "audio_clip": _text(audio_clip["clip_id"]),
+              "mode": mode, "reference_frame": result.reference_frame,
+              "source_clip": _text(source_clip["clip_id"]), "audio_clip": _text(audio_clip["clip_id"]),
               "timings_s": result.timings}
     return scores, undubbed, dubbed, audio_path
 
