@@ -195,12 +195,14 @@ def test_a_hubert_motion_model_reads_hubert_dir_and_a_missing_folder_fails_at_on
     assert result.frames_with_face == result.num_frames and result.timings["audio"] > 0
 
 
-def test_infer_cli_prints_a_short_report(stages, speech, tmp_path):
+def test_infer_cli_prints_a_short_report_and_a_second_run_compiles_nothing(stages, speech, tmp_path):
     source, _ = _astronaut_clip(tmp_path / "clip.mp4", num_frames=10)
-    process = subprocess.run(  # bytes: text mode would turn the progress bars' carriage returns into lines
-        [sys.executable, "-m", "diffdub_jax.infer", f"--video={source}", f"--audio={speech}",
-         f"--output={tmp_path / 'dubbed.mp4'}", f"--renderer_workdir={stages[0]}", f"--motion_workdir={stages[1]}"],
-        capture_output=True, check=False)
+    cache = tmp_path / "xla_cache"
+    command = [sys.executable, "-m", "diffdub_jax.infer", f"--video={source}", f"--audio={speech}",
+               f"--output={tmp_path / 'dubbed.mp4'}", f"--renderer_workdir={stages[0]}",
+               f"--motion_workdir={stages[1]}", f"--compilation_cache_dir={cache}"]
+    # bytes: text mode would turn the progress bars' carriage returns into lines
+    process = subprocess.run(command, capture_output=True, check=False)
     stdout, stderr = process.stdout.decode(), process.stderr.decode()
     assert process.returncode == 0, stderr[-3000:]
     # Lines as a terminal shows them: a progress bar redraws its line after each carriage return.
@@ -208,6 +210,12 @@ def test_infer_cli_prints_a_short_report(stages, speech, tmp_path):
     assert len(lines) <= 15, "\n".join(lines)  # the timing table, the summary and a few progress bars
     assert "total" in stdout and "reference frame" in stdout
     assert not [line for line in lines if line.startswith(("I1", "INFO"))], "library INFO logs are shown"
+
+    compiled = set(os.listdir(cache))
+    assert compiled, "the first run cached no compiled program"
+    again = subprocess.run(command, capture_output=True, check=False)
+    assert again.returncode == 0, again.stderr.decode()[-3000:]
+    assert set(os.listdir(cache)) == compiled, "the second run compiled programs the first had cached"
 
 
 def test_infer_cli_reports_a_clear_error(tmp_path, stages):
