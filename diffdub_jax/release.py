@@ -38,7 +38,8 @@ def renderer_config() -> ml_collections.ConfigDict:
     diffusion.beta_start = 1e-4
     diffusion.beta_end = 0.02
     diffusion.prediction = "epsilon"  # what the UNet outputs: 'epsilon' | 'x0' | 'v' (diffusion.schedule)
-    diffusion.sample_steps = 20  # DDIM steps
+    diffusion.sampler = "ddim"  # or 'dpm_solver_2m' (diffusion.ddim.SAMPLERS)
+    diffusion.sample_steps = 20
     return config
 
 

@@ -1,4 +1,5 @@
-"""Masked DDIM sampling as the release renders frames, as one `lax.scan` over the steps.
+"""Masked sampling as the release renders frames (DDIM), and a few-step alternative
+(DPM-Solver++ 2M), each as one `lax.scan` over the steps.
 
 Before every step the known region (outside the edit mask) is replaced by the clean source, so
 only the lower face is generated. The denoiser sees the original 1000-step timestep values of the
@@ -89,3 +90,65 @@ def ddim_sample(
 
     x, _ = jax.lax.scan(step, x_T.astype(jnp.float32), (coefficients, keys))
     return paste(x) if paste_known_at_end else x
+
+
+def _solver_coefficients(schedule: Schedule, num_steps: int) -> dict[str, np.ndarray]:
+    """Per-step constants of DPM-Solver++(2M) on the DDIM spacing, noisiest step first: the
+    timestep, sigma_next / sigma, alpha_next * (1 - e^-h) and h's ratio to the previous step's."""
+    timesteps = ddim_timesteps(schedule.num_timesteps, num_steps)[::-1]
+    alpha_bar = schedule.alphas_cumprod[timesteps]
+    alpha_bar_next = np.concatenate([alpha_bar[1:], [1.0]])
+    log_snr = 0.5 * np.log(alpha_bar / (1 - alpha_bar))  # lambda = log(alpha / sigma)
+    with np.errstate(divide="ignore"):
+        log_snr_next = np.concatenate([log_snr[1:], [np.inf]])
+    h = log_snr_next - log_snr
+    h_prev = np.concatenate([[np.nan], h[:-1]])
+    # First order on the first step (no history) and the last (to t = 0, h is infinite): the
+    # "lower order final" choice, which keeps few-step runs stable.
+    second_order = np.isfinite(h) & np.isfinite(h_prev)
+    return {
+        "t": timesteps.astype(np.int32),
+        "sigma_ratio": np.sqrt((1 - alpha_bar_next) / (1 - alpha_bar)).astype(np.float32),
+        "data_weight": (np.sqrt(alpha_bar_next) * -np.expm1(-h)).astype(np.float32),
+        # 1 / (2 r) with r = h_prev / h, the weight of the x0 difference in the 2M update
+        "half_inverse_ratio": np.where(second_order, 0.5 * h / np.where(second_order, h_prev, 1.0), 0.0
+                                       ).astype(np.float32),
+    }
+
+
+def dpm_solver_sample(
+    denoise: Callable[[jnp.ndarray, jnp.ndarray], jnp.ndarray],
+    schedule: Schedule,
+    x_T: jnp.ndarray,
+    known: jnp.ndarray,
+    edit_mask: jnp.ndarray,
+    *,
+    num_steps: int = 10,
+    clip_denoised: bool = True,
+) -> jnp.ndarray:
+    """Masked DPM-Solver++(2M) (Lu et al. 2022, data prediction): the same denoiser calls, known
+    region and timesteps as ddim_sample, but each step extrapolates the predicted x0 from the last
+    two, which keeps the trajectory accurate with fewer steps. Deterministic; epsilon, x0 and v
+    networks alike (through schedule.predicted_x0)."""
+    coefficients = {k: jnp.asarray(v) for k, v in _solver_coefficients(schedule, num_steps).items()}
+    known = known.astype(jnp.float32)
+
+    def paste(x):
+        return jnp.where(edit_mask > 0.5, x, known)
+
+    def step(carry, c):
+        x, previous_x0 = carry
+        x = paste(x)
+        t = jnp.full((x.shape[0],), c["t"], jnp.int32)
+        x0 = schedule.predicted_x0(denoise(x, t).astype(jnp.float32), x, t)
+        if clip_denoised:
+            x0 = jnp.clip(x0, -1.0, 1.0)
+        data = x0 + c["half_inverse_ratio"] * (x0 - previous_x0)  # (1 + 1/2r) x0 - (1/2r) x0_prev
+        return (c["sigma_ratio"] * x + c["data_weight"] * data, x0), None
+
+    x_T = x_T.astype(jnp.float32)
+    (x, _), _ = jax.lax.scan(step, (x_T, jnp.zeros_like(x_T)), coefficients)
+    return paste(x)
+
+
+SAMPLERS = {"ddim": ddim_sample, "dpm_solver_2m": dpm_solver_sample}

@@ -26,17 +26,20 @@ from diffdub_jax.workdir import Workdir
 
 
 def render(params, batch: dict, x_T: jnp.ndarray, *, model: Renderer, schedule: Schedule,
-           num_steps: int, z_sem: jnp.ndarray | None = None) -> jnp.ndarray:
-    """Redraws the edit region of batch['image'] with DDIM. z_sem defaults to the encoding of
-    batch['encoder_crop'] (reconstruction); stage 2 passes predicted codes instead."""
+           num_steps: int, z_sem: jnp.ndarray | None = None, sampler: str = "ddim") -> jnp.ndarray:
+    """Redraws the edit region of batch['image'] with the sampler (ddim.SAMPLERS: the release's
+    'ddim' or 'dpm_solver_2m'). z_sem defaults to the encoding of batch['encoder_crop']
+    (reconstruction); stage 2 passes predicted codes instead."""
     if z_sem is None:
         z_sem = model.apply({"params": params}, batch["encoder_crop"], method=Renderer.encode)
 
     def denoise(x_t, t):
         return model.apply({"params": params}, x_t, batch["reference"], t, z_sem, method=Renderer.denoise)
 
+    if sampler not in ddim.SAMPLERS:
+        raise ValueError(f"unknown diffusion.sampler {sampler!r}; choose one of {sorted(ddim.SAMPLERS)}")
     x_T = jnp.broadcast_to(x_T, batch["image"].shape)
-    return ddim.ddim_sample(denoise, schedule, x_T, batch["image"], batch["edit_mask"], num_steps=num_steps)
+    return ddim.SAMPLERS[sampler](denoise, schedule, x_T, batch["image"], batch["edit_mask"], num_steps=num_steps)
 
 
 def _pad_to(array: np.ndarray, length: int) -> np.ndarray:
@@ -61,6 +64,7 @@ class RendererService:
         self.mesh = parallel.make_mesh()
         self.batch_size = -(-batch_size // self.mesh.size) * self.mesh.size  # whole shards per device
         self.num_steps = num_steps or int(config.diffusion.sample_steps)
+        self.sampler = config.diffusion.get("sampler", "ddim")
         self.schedule = Schedule.from_config(config.diffusion)
 
     @classmethod
@@ -100,7 +104,8 @@ class RendererService:
     @functools.cached_property
     def _render(self):
         batch, replicated = parallel.batch_sharding(self.mesh), parallel.replicated(self.mesh)
-        step = functools.partial(render, model=self.model, schedule=self.schedule, num_steps=self.num_steps)
+        step = functools.partial(render, model=self.model, schedule=self.schedule, num_steps=self.num_steps,
+                                 sampler=self.sampler)
         return jax.jit(lambda params, inputs, x_T, z_sem: step(params, inputs, x_T, z_sem=z_sem),
                        in_shardings=(replicated, batch, replicated, batch), out_shardings=batch)
 

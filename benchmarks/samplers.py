@@ -1,0 +1,86 @@
+"""Few-step sampling against the release's 20-step DDIM, same checkpoint, held-out frames.
+
+    python benchmarks/samplers.py --renderer_workdir=demo_out/renderer
+
+For each (sampler, steps) and each start-noise seed, renders the held-out evaluation's frames
+(evaluation.reconstruction: random frames from their own z_sem, and the lip-sync segments) and
+prints edit-region PSNR and SSIM against the true frames, lip-sync r of renders from the frames'
+own z_sem, and sharpness: the variance of the Laplacian inside the edit region's bounding box,
+rendered over true (1 = as sharp as the real frame; PSNR alone rewards blur). Rows with two seeds
+give the run-to-run noise. Needs scikit-image (the [test] extra) for SSIM.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from absl import app, flags
+from scipy import ndimage
+from skimage.metrics import structural_similarity
+
+from diffdub_jax.data import pipeline
+from diffdub_jax.data.pixels import to_uint8
+from diffdub_jax.evaluation.reconstruction import MODEL_INPUTS, SegmentRenderer, evaluate_lipsync
+from diffdub_jax.metrics.image import masked_psnr
+from diffdub_jax.serving.renderer_service import RendererService
+from diffdub_jax.workdir import Workdir
+
+_WORKDIR = flags.DEFINE_string("renderer_workdir", "demo_out/renderer", "A trained renderer's workdir.")
+_RUNS = flags.DEFINE_list("runs", ["ddim:20", "ddim:10", "ddim:5", "dpm_solver_2m:10", "dpm_solver_2m:5"],
+                          "sampler:steps to measure.")
+_SEEDS = flags.DEFINE_list("seeds", ["0", "1"], "Config seeds (the start noise is seed + 2).")
+_BATCHES = flags.DEFINE_integer("batches", 8, "Held-out batches rendered for PSNR, SSIM and sharpness.")
+
+
+def sharpness(images: np.ndarray, masks: np.ndarray) -> np.ndarray:
+    """Variance of the Laplacian of the grey image inside each edit region's bounding box."""
+    out = []
+    for image, mask in zip(images, masks[..., 0] > 0.5):
+        rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
+        box = to_uint8(image)[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1].astype(np.float64).mean(-1)
+        out.append(ndimage.laplace(box).var())
+    return np.asarray(out)
+
+
+def measure(config, params, sampler: str, steps: int, seed: int) -> dict:
+    config = config.copy_and_resolve_references()
+    config.diffusion.sampler, config.diffusion.sample_steps, config.seed = sampler, steps, seed
+    service = RendererService(config, params, config.data.batch_size)
+    render = SegmentRenderer(service)
+    stream = iter(pipeline.renderer_pipeline(config, "test", augment_crop=False))
+    rendered, targets, masks = [], [], []
+    tick = time.perf_counter()
+    for _ in range(_BATCHES.value):
+        batch = {k: v for k, v in next(stream).items() if k in MODEL_INPUTS}
+        rendered.append(service.render(batch["image"], batch["reference"], batch["edit_mask"], render.x_T,
+                                       encoder_crops=batch["encoder_crop"]))
+        targets.append(batch["image"])
+        masks.append(batch["edit_mask"])
+    seconds = time.perf_counter() - tick
+    rendered, targets, masks = map(np.concatenate, (rendered, targets, masks))
+    ssim = [structural_similarity(to_uint8(a), to_uint8(b), channel_axis=-1, gaussian_weights=True, sigma=1.5,
+                                  use_sample_covariance=False, data_range=255) for a, b in zip(rendered, targets)]
+    lipsync = evaluate_lipsync(config, render, "test", config.eval.lipsync_clips, config.eval.lipsync_frames)
+    return {"sampler": sampler, "steps": steps, "seed": seed, "psnr": masked_psnr(rendered, targets, masks),
+            "ssim": float(np.mean(ssim)), "lipsync_r": lipsync["true_latents_lipsync_r"],
+            "sharpness_ratio": float(np.mean(sharpness(rendered, masks)) / np.mean(sharpness(targets, masks))),
+            "render_s": seconds}
+
+
+def main(argv):
+    del argv
+    workdir = Workdir(_WORKDIR.value)
+    config, params = workdir.restore_config(), workdir.restore_variables()["params"]
+    columns = ["sampler", "steps", "seed", "psnr", "ssim", "lipsync_r", "sharpness_ratio", "render_s"]
+    print("| " + " | ".join(columns) + " |\n|" + "---|" * len(columns), flush=True)
+    for run in _RUNS.value:
+        sampler, steps = run.split(":")
+        for seed in _SEEDS.value:
+            row = measure(config, params, sampler, int(steps), int(seed))
+            print("| " + " | ".join(f"{row[c]:.3f}" if isinstance(row[c], float) else str(row[c]) for c in columns)
+                  + " |", flush=True)
+
+
+if __name__ == "__main__":
+    app.run(main)
