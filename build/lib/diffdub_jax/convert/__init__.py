@@ -1,1 +1,0 @@
-"""Official PyTorch checkpoints -> our Flax parameter trees."""

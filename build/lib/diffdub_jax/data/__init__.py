@@ -1,1 +1,0 @@
-"""Data: media (audio, video), faces, masks, framing, augmentations, datasets and input pipelines; no models."""

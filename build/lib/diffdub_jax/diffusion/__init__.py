@@ -1,1 +1,0 @@
-"""Diffusion: noise schedule, masked training objective, DDIM sampling."""

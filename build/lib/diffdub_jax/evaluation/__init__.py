@@ -1,1 +1,0 @@
-"""Held-out evaluation of each stage: reconstructions and lip sync from rendered pixels."""

@@ -1,1 +1,0 @@
-"""Serving: the trained stages as jitted, fixed-batch services, and the audio frontend."""

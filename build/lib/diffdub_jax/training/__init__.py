@@ -1,1 +1,0 @@
-"""Training: state, jitted steps, and the loop with checkpoints and logging."""

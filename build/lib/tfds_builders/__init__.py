@@ -1,1 +1,0 @@
-"""TFDS builders of diffdub_jax. Importing a builder module registers it with TFDS."""
