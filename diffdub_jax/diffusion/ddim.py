@@ -47,6 +47,21 @@ def _step_coefficients(schedule: Schedule, num_steps: int, eta: float) -> dict[s
     return {k: (v if k == "t" else v.astype(np.float32))[::-1].copy() for k, v in coefficients.items()}
 
 
+def _paste(x: jnp.ndarray, known: jnp.ndarray, edit_mask: jnp.ndarray) -> jnp.ndarray:
+    """x inside the edit mask, the known frame outside: a select, not a blend, so known pixels
+    come back bit for bit."""
+    return jnp.where(edit_mask > 0.5, x, known)
+
+
+def _denoised(denoise: Callable, schedule: Schedule, x: jnp.ndarray, timestep: jnp.ndarray,
+              clip_denoised: bool) -> jnp.ndarray:
+    """The clean frames the denoiser predicts for the batch x at one timestep, clipped to [-1, 1]
+    as the release does."""
+    t = jnp.full((x.shape[0],), timestep, jnp.int32)
+    x0 = schedule.predicted_x0(denoise(x, t).astype(jnp.float32), x, t)
+    return jnp.clip(x0, -1.0, 1.0) if clip_denoised else x0
+
+
 def ddim_sample(
     denoise: Callable[[jnp.ndarray, jnp.ndarray], jnp.ndarray],
     schedule: Schedule,
@@ -72,16 +87,10 @@ def ddim_sample(
     keys = jax.random.split(rng if rng is not None else jax.random.key(0), num_steps)
     known = known.astype(jnp.float32)
 
-    def paste(x):  # a select, not a blend: known pixels come back bit for bit
-        return jnp.where(edit_mask > 0.5, x, known)
-
     def step(x, inputs):
         c, key = inputs
-        x = paste(x)
-        t = jnp.full((x.shape[0],), c["t"], jnp.int32)
-        x0 = schedule.predicted_x0(denoise(x, t).astype(jnp.float32), x, t)
-        if clip_denoised:
-            x0 = jnp.clip(x0, -1.0, 1.0)
+        x = _paste(x, known, edit_mask)
+        x0 = _denoised(denoise, schedule, x, c["t"], clip_denoised)
         eps = (c["recip"] * x - x0) / c["recip_m1"]
         x = x0 * c["sqrt_prev"] + c["dir_prev"] * eps
         if eta > 0:
@@ -89,7 +98,7 @@ def ddim_sample(
         return x, None
 
     x, _ = jax.lax.scan(step, x_T.astype(jnp.float32), (coefficients, keys))
-    return paste(x) if paste_known_at_end else x
+    return _paste(x, known, edit_mask) if paste_known_at_end else x
 
 
 def _solver_coefficients(schedule: Schedule, num_steps: int) -> dict[str, np.ndarray]:
@@ -133,22 +142,16 @@ def dpm_solver_sample(
     coefficients = {k: jnp.asarray(v) for k, v in _solver_coefficients(schedule, num_steps).items()}
     known = known.astype(jnp.float32)
 
-    def paste(x):
-        return jnp.where(edit_mask > 0.5, x, known)
-
     def step(carry, c):
         x, previous_x0 = carry
-        x = paste(x)
-        t = jnp.full((x.shape[0],), c["t"], jnp.int32)
-        x0 = schedule.predicted_x0(denoise(x, t).astype(jnp.float32), x, t)
-        if clip_denoised:
-            x0 = jnp.clip(x0, -1.0, 1.0)
+        x = _paste(x, known, edit_mask)
+        x0 = _denoised(denoise, schedule, x, c["t"], clip_denoised)
         data = x0 + c["half_inverse_ratio"] * (x0 - previous_x0)  # (1 + 1/2r) x0 - (1/2r) x0_prev
         return (c["sigma_ratio"] * x + c["data_weight"] * data, x0), None
 
     x_T = x_T.astype(jnp.float32)
     (x, _), _ = jax.lax.scan(step, (x_T, jnp.zeros_like(x_T)), coefficients)
-    return paste(x)
+    return _paste(x, known, edit_mask)
 
 
 SAMPLERS = {"ddim": ddim_sample, "dpm_solver_2m": dpm_solver_sample}
