@@ -37,9 +37,8 @@ def run(main: Callable[[list[str]], None]) -> None:
     def configured_main(argv: list[str]) -> None:
         if not flags.FLAGS["verbosity"].present:
             logging.set_verbosity(logging.WARNING)
-        if _CACHE_DIR.value:
+        if _CACHE_DIR.value:  # programs that compile in over a second (jax_persistent_cache_min_compile_time_secs)
             jax.config.update("jax_compilation_cache_dir", _CACHE_DIR.value)
-            jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
         main(argv)
 
     app.run(configured_main)
