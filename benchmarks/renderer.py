@@ -21,8 +21,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from absl import app, flags
+from ml_collections.config_flags.config_flags import ConfigFileFlagParser
 
-from diffdub_jax import config_file
 from diffdub_jax.diffusion.schedule import Schedule
 from diffdub_jax.models.renderer import Renderer, init_variables, renderer_from_config
 from diffdub_jax.serving.renderer_service import RendererService
@@ -86,7 +86,7 @@ def batch_of(size: int, frames: int, references: int) -> dict:
 
 
 def measure(preset: str, peak: float) -> dict:
-    config = config_file.load(f"{_CONFIG.value}:{preset}")
+    config = ConfigFileFlagParser("config", lock_config=False).parse(f"{_CONFIG.value}:{preset}")
     config.model.compute_dtype = _DTYPE.value
     config.diffusion.sample_steps = _DDIM_STEPS.value
     size = config.data.image_size

@@ -9,8 +9,8 @@ os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_backend_opt
 import pathlib  # noqa: E402
 
 import pytest  # noqa: E402
+from ml_collections.config_flags.config_flags import ConfigFileFlagParser  # noqa: E402
 
-from diffdub_jax import config_file  # noqa: E402
 from diffdub_jax.data import datasets  # noqa: E402
 
 SMALL = "synthetic_talking_faces/small"
@@ -18,8 +18,9 @@ CONFIGS = pathlib.Path(__file__).resolve().parent.parent / "configs"
 
 
 def load_config(name: str, preset: str):
-    """configs/<name>.py's get_config(preset)."""
-    return config_file.load(f"{CONFIGS / name}.py:{preset}")
+    """configs/<name>.py's get_config(preset), loaded as `--config=configs/<name>.py:<preset>` loads
+    it (unlocked, so a test may add fields)."""
+    return ConfigFileFlagParser("config", lock_config=False).parse(f"{CONFIGS / name}.py:{preset}")
 
 
 @pytest.fixture(scope="session")
