@@ -21,7 +21,7 @@ from skimage.metrics import structural_similarity
 
 from diffdub_jax.data import pipeline
 from diffdub_jax.data.pixels import to_uint8
-from diffdub_jax.evaluation.reconstruction import MODEL_INPUTS, SegmentRenderer, evaluate_lipsync
+from diffdub_jax.evaluation.reconstruction import SegmentRenderer, evaluate_lipsync
 from diffdub_jax.metrics.image import masked_psnr
 from diffdub_jax.serving.renderer_service import RendererService
 from diffdub_jax.workdir import Workdir
@@ -52,7 +52,7 @@ def measure(config, params, sampler: str, steps: int, seed: int) -> dict:
     rendered, targets, masks = [], [], []
     tick = time.perf_counter()
     for _ in range(_BATCHES.value):
-        batch = {k: v for k, v in next(stream).items() if k in MODEL_INPUTS}
+        batch = pipeline.renderer_inputs(next(stream))
         rendered.append(service.render(batch["image"], batch["reference"], batch["edit_mask"], render.x_T,
                                        encoder_crops=batch["encoder_crop"]))
         targets.append(batch["image"])

@@ -14,6 +14,7 @@ import ml_collections
 
 from diffdub_jax.convert import motion as motion_convert
 from diffdub_jax.convert import renderer as renderer_convert
+from diffdub_jax.data import pipeline
 from diffdub_jax.evaluation import motion as motion_evaluation
 from diffdub_jax.evaluation import reconstruction
 from diffdub_jax.models.motion import build_motion_generator
@@ -63,7 +64,7 @@ def _evaluate_motion(config: ml_collections.ConfigDict, workdir: str, options: E
 RENDERER = Stage(
     name="renderer", build_model=renderer_from_config, init_variables=renderer_training.init_variables,
     make_train_step=renderer_training.make_train_step, input_stream=renderer_training.input_stream,
-    model_inputs=renderer_training.model_inputs, evaluate=_evaluate_renderer,
+    model_inputs=pipeline.renderer_inputs, evaluate=_evaluate_renderer,
     convert=renderer_convert.convert_renderer_checkpoint, recognises=renderer_convert.is_renderer_state_dict,
     make_sampler=renderer_training.make_sampler)
 

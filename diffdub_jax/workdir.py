@@ -116,9 +116,6 @@ class Workdir:
     def __init__(self, path: str | os.PathLike):
         self.path = as_path(path)
 
-    def __str__(self) -> str:
-        return str(self.path)
-
     @property
     def checkpoints(self) -> epath.Path:
         return self.path / "checkpoints"

@@ -229,6 +229,14 @@ def _stage_pipeline(config, split: str, transform: Transform, shard_index: int, 
                          worker_processes=data.worker_processes)
 
 
+RENDERER_INPUTS = ("image", "reference", "encoder_crop", "edit_mask")  # what the renderer reads of a batch
+
+
+def renderer_inputs(batch: Mapping) -> dict:
+    """The arrays of a stage-1 batch the renderer reads (the rest are indices for evaluation)."""
+    return {key: batch[key] for key in RENDERER_INPUTS}
+
+
 def renderer_pipeline(config, split: str = "train", *, shard_index: int = 0, shard_count: int = 1,
                       num_epochs: int | None = None, drop_remainder: bool = True,
                       augment_crop: bool | None = None) -> grain.IterDataset:

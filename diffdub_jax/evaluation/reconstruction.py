@@ -30,9 +30,6 @@ from diffdub_jax.metrics.image import masked_psnr
 from diffdub_jax.serving.renderer_service import RendererService
 from diffdub_jax.workdir import Workdir
 
-MODEL_INPUTS = ("image", "reference", "encoder_crop", "edit_mask")
-
-
 class SegmentRenderer:
     """Renders a dataset clip's frames with given latents, as `infer` does: the clip's frame
     `reference_index` as the reference, one shared x_T (the config's seed + 2)."""
@@ -93,7 +90,7 @@ def evaluate_reconstruction(config: ml_collections.ConfigDict, workdir: str, spl
     stream = iter(pipeline.renderer_pipeline(config, split, augment_crop=False))
     rendered, targets, edit_masks, references, first = [], [], [], [], None
     for _ in range(num_batches):
-        batch = {k: v for k, v in next(stream).items() if k in MODEL_INPUTS}
+        batch = pipeline.renderer_inputs(next(stream))
         out = service.render(batch["image"], batch["reference"], batch["edit_mask"], render.x_T,
                              encoder_crops=batch["encoder_crop"])
         if first is None:

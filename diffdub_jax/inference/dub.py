@@ -135,11 +135,6 @@ def dub(video_path: str, output_path: str, models: DubbingModels, *, audio_path:
         for index, frame in enumerate(frames):
             crops[index] = faces.crop_face(frame, track.box, size)
         landmarks = track.landmarks_at(size)
-        tick = timer.add("detect", tick)
-
-        features = models.audio.for_video(waveform, audio.SAMPLE_RATE, info.fps, num_output, audio_source)
-        tick = timer.add("audio", tick)
-
         with_face = np.flatnonzero(track.found)
         if reference == "auto":
             first = int(reference_frame.choose_reference(landmarks[with_face]))
@@ -149,6 +144,11 @@ def dub(video_path: str, output_path: str, models: DubbingModels, *, audio_path:
             first = int(np.searchsorted(with_face, reference))
         else:
             raise ReferenceFrameError(f"{video_path}: no face found in reference frame {reference}")
+        tick = timer.add("detect", tick)
+
+        features = models.audio.for_video(waveform, audio.SAMPLE_RATE, info.fps, num_output, audio_source)
+        tick = timer.add("audio", tick)
+
         references = reference_indices(np.roll(with_face, -first), models.motion.num_reference_frames, mode)
         encoder_crops = np.stack([to_unit_range(masks.encoder_crop(crops[i], landmarks[i], size)) for i in references])
         latents = models.motion.predict(features, renderer.encode(encoder_crops))

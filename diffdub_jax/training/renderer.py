@@ -20,9 +20,6 @@ from diffdub_jax.serving.renderer_service import RendererService
 from diffdub_jax.training.state import TrainState, apply_gradients
 from diffdub_jax.workdir import Workdir
 
-MODEL_INPUTS = ("image", "reference", "encoder_crop", "edit_mask")
-
-
 def train_step(state: TrainState, batch: dict, rng: jax.Array, *, model: Renderer, schedule: Schedule,
                optimizer: optax.GradientTransformation, ema_decay: float, ema_warmup: bool = False,
                loss_weighting: str = "uniform", min_snr_gamma: float = 5.0):
@@ -59,10 +56,6 @@ def input_stream(config: ml_collections.ConfigDict, split: str, shard_index: int
     return pipeline.renderer_pipeline(config, split, shard_index=shard_index, shard_count=shard_count)
 
 
-def model_inputs(batch: dict) -> dict:
-    return {key: batch[key] for key in MODEL_INPUTS}
-
-
 def make_sampler(config: ml_collections.ConfigDict, workdir: Workdir, writer) -> Callable | None:
     """sampler(state, step): renders a fixed held-out batch with the EMA params every
     train.sample_every steps; process 0 writes the grid to TensorBoard and samples/."""
@@ -70,7 +63,7 @@ def make_sampler(config: ml_collections.ConfigDict, workdir: Workdir, writer) ->
         return None
     val_config = config.copy_and_resolve_references()
     val_config.data.batch_size = min(8, config.data.batch_size)
-    batch = model_inputs(next(iter(pipeline.renderer_pipeline(val_config, "test", augment_crop=False))))
+    batch = pipeline.renderer_inputs(next(iter(pipeline.renderer_pipeline(val_config, "test", augment_crop=False))))
     service = RendererService(config, None, batch_size=val_config.data.batch_size)
     x_T = service.noise(config.seed + 2)
 
