@@ -40,11 +40,15 @@ setup(
     extras_require={
         # Reading official PyTorch checkpoints (python -m diffdub_jax.convert).
         "convert": ["torch>=2.1,<2.15"],
+        # Building datasets on Apache Beam (prepare_data --beam): DirectRunner locally, Dataflow, Spark,
+        # Flink. Beam caps protobuf, pillow and pyarrow below their newest majors.
+        "beam": ["apache-beam>=2.60,<3"],
         "test": [
             "pytest>=8,<10",
             "pytest-xdist>=3.5,<4",  # the suite is compile-bound: two workers use both cores
             "torch==2.13.0",
             "scikit-image>=0.22,<1",  # real face photos for the face and dubbing tests
+            "apache-beam>=2.60,<3",  # the HDTF build on Beam equals the local build
         ],
     },
 )

@@ -34,6 +34,7 @@ def get_config(preset: str = "real") -> ml_collections.ConfigDict:
     data.update(pipeline.READ_DEFAULTS)  # data_dir, seed, read_threads, worker_processes, cache_clips
     data.batch_size = 16
     data.latents_dir = ""  # what extract_latents wrote
+    data.features_dir = ""  # what extract_audio_features wrote (HuBERT); empty: computed as clips are read
     data.one_shot_probability = 0.5  # references = one latent repeated, else consecutive frames
 
     # New training departs from the release in two ways (converted official weights need both False):

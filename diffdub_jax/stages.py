@@ -73,7 +73,7 @@ MOTION = Stage(
     init_variables=motion_training.init_variables, make_train_step=motion_training.make_train_step,
     input_stream=motion_training.input_stream, model_inputs=motion_training.model_inputs,
     evaluate=_evaluate_motion, convert=motion_convert.convert_motion_checkpoint,
-    recognises=motion_convert.is_motion_state_dict, check=motion_training.check_latents)
+    recognises=motion_convert.is_motion_state_dict, check=motion_training.check_inputs)
 
 STAGES = {stage.name: stage for stage in (MOTION, RENDERER)}
 

@@ -200,7 +200,7 @@ def test_cli_writes_features_and_reports_errors_cleanly(folders, tmp_path):
     soundfile.write(wav, _speechlike(0.8), 16000)
     output = tmp_path / "out" / "feats.npy"
     command = [sys.executable, "-m", "diffdub_jax.extract_audio_features", f"--audio={wav}",
-               f"--hubert={folders['layer_stableln'][1]}", "--fps=25", "--num_frames=20", f"--output={output}",
+               f"--hubert_dir={folders['layer_stableln'][1]}", "--fps=25", "--num_frames=20", f"--output={output}",
                "--chunk_seconds=2", "--context_seconds=0.5"]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr

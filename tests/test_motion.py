@@ -11,7 +11,7 @@ import pytest
 
 from diffdub_jax import stages
 from diffdub_jax.convert import motion as motion_convert
-from diffdub_jax.data import latent_store
+from diffdub_jax.data import record_store
 from diffdub_jax.models.conformer import relative_shift
 from diffdub_jax.models.motion import build_motion_generator, init_variables
 from diffdub_jax.training import latents as latent_extraction
@@ -148,13 +148,13 @@ def test_latent_extraction_resumes_and_stage2_trains_on_it(small_data_dir, tmp_p
 
     out = str(tmp_path / "latents")
     counts = latent_extraction.extract_latents(renderer_dir, out, ("test",), batch_size=32)
-    first = latent_store.load_clip_latents(out, "test", 0).copy()
+    first = record_store.latents(out).load("test", 0).copy()
     assert first.shape[1] == renderer_config.model.embed_channels and np.isfinite(first).all()
-    os.remove(latent_store.latents_path(out, "test", 0))
-    later = os.path.getmtime(latent_store.latents_path(out, "test", 1))
+    os.remove(record_store.latents(out).path("test", 0))
+    later = os.path.getmtime(record_store.latents(out).path("test", 1))
     assert latent_extraction.extract_latents(renderer_dir, out, ("test",), batch_size=32) == counts
-    np.testing.assert_allclose(latent_store.load_clip_latents(out, "test", 0), first, atol=1e-6)
-    assert os.path.getmtime(latent_store.latents_path(out, "test", 1)) == later, "finished clips are redone"
+    np.testing.assert_allclose(record_store.latents(out).load("test", 0), first, atol=1e-6)
+    assert os.path.getmtime(record_store.latents(out).path("test", 1)) == later, "finished clips are redone"
 
     config = load_config("motion", "tiny")
     config.data.data_dir = small_data_dir

@@ -23,11 +23,14 @@ class AudioError(ValueError):
     """A file that cannot be turned into audio; the message names the file and the reason."""
 
 
-def load_audio(path: str, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
-    """Decodes the first audio stream of any file ffmpeg reads to mono float32 at sample_rate."""
+def load_audio(path: str, sample_rate: int = SAMPLE_RATE, *, start: float = 0.0,
+               duration: float | None = None) -> np.ndarray:
+    """Decodes the first audio stream of any file ffmpeg reads to mono float32 at sample_rate;
+    `start` / `duration` (seconds) read only that span."""
     if not os.path.isfile(path):
         raise AudioError(f"{path}: no such file")
-    command = [imageio_ffmpeg.get_ffmpeg_exe(), "-nostdin", "-v", "error", "-i", path, "-map", "0:a:0",
+    span = (["-ss", f"{start:.6f}"] if start else []) + (["-t", f"{duration:.6f}"] if duration is not None else [])
+    command = [imageio_ffmpeg.get_ffmpeg_exe(), "-nostdin", "-v", "error", *span, "-i", path, "-map", "0:a:0",
                "-ac", "1", "-ar", str(sample_rate), "-f", "f32le", "-"]
     result = subprocess.run(command, capture_output=True, check=False)
     if result.returncode != 0:
@@ -77,23 +80,28 @@ def log_mel(waveform: np.ndarray, sample_rate: int = SAMPLE_RATE, num_mels: int 
     return np.log(np.maximum(mel, 1e-5)).T.astype(np.float32)
 
 
-def align_to_video(features: np.ndarray, feature_rate: float, fps: float, num_frames: int) -> np.ndarray:
+def align_to_video(features: np.ndarray, feature_rate: float, fps: float, num_frames: int,
+                   start: float = 0.0) -> np.ndarray:
     """Resamples features to exactly FEATURES_PER_VIDEO_FRAME rows per video frame.
 
-    Row j of the output is the feature nearest to time j / (2 fps); times past either end take
-    the edge feature (edge padding), and features past the video are dropped (trimming). At 25 fps
-    and 50 Hz this is the identity on the overlapping part.
+    Row j of the output is the feature nearest to time start + j / (2 fps), where `start` is when
+    video frame 0 begins in the audio (0 unless the audio carries context before the video); times
+    past either end take the edge feature (edge padding), and features past the video are dropped
+    (trimming). At 25 fps, 50 Hz and start 0 this is the identity on the overlapping part.
     """
     if len(features) == 0:
         raise AudioError("no audio features to align (empty audio)")
-    times = np.arange(num_frames * FEATURES_PER_VIDEO_FRAME) / (FEATURES_PER_VIDEO_FRAME * fps)
+    times = start + np.arange(num_frames * FEATURES_PER_VIDEO_FRAME) / (FEATURES_PER_VIDEO_FRAME * fps)
     index = np.clip(np.rint(times * feature_rate).astype(int), 0, len(features) - 1)
     return features[index]
 
 
-def clip_audio(clip) -> tuple[np.ndarray, int, float, int]:
-    """(waveform as float32 in [-1, 1], sample rate, fps, number of frames) of a dataset clip
-    (int16 `waveform`, `sample_rate`, `fps`, `frames`): what an audio frontend needs to compute
-    features aligned to its frames."""
-    return (np.asarray(clip["waveform"], np.float32) / 32768.0, int(clip["sample_rate"]), float(clip["fps"]),
-            len(clip["frames"]["image"]))
+def clip_audio(clip) -> tuple[np.ndarray, int, float, int, float]:
+    """(waveform as float32 in [-1, 1], sample rate, fps, number of frames, start) of a dataset clip
+    (int16 `waveform`, `sample_rate`, `fps`, `frames`, and optionally `waveform_offset`, the
+    samples of context before frame 0): what an audio frontend needs to compute features aligned
+    to its frames."""
+    rate = int(clip["sample_rate"])
+    start = float(clip["waveform_offset"]) / rate if "waveform_offset" in clip else 0.0
+    return (np.asarray(clip["waveform"], np.float32) / 32768.0, rate, float(clip["fps"]),
+            len(clip["frames"]["image"]), start)

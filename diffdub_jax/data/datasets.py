@@ -8,15 +8,22 @@ PNG-encoded until a transform decodes the few frames it needs.
 from __future__ import annotations
 
 import io
+import json
 import os
+import uuid
 
 import numpy as np
 import tensorflow_datasets as tfds
+from etils import epath
 from PIL import Image
 
-import tfds_builders.synthetic_talking_faces  # noqa: F401  (registers the builder with TFDS)
+from diffdub_jax.data.files import write_json
+
+import tfds_builders.hdtf  # noqa: F401  (registers the builders with TFDS)
+import tfds_builders.synthetic_talking_faces  # noqa: F401
 
 DEFAULT_DATA_DIR = os.path.join("data", "tfds")
+BUILD_SUMMARY = "build_summary.json"
 
 
 class _KeepEncoded(tfds.decode.Decoder):
@@ -32,11 +39,38 @@ class _KeepEncoded(tfds.decode.Decoder):
         return serialized
 
 
-def prepare(name: str, data_dir: str = DEFAULT_DATA_DIR) -> tfds.core.DatasetBuilder:
-    """Builds dataset `name` ('synthetic_talking_faces/small', ...) once; later calls reuse it."""
+def prepare(name: str, data_dir: str = DEFAULT_DATA_DIR, *, manual_dir: str | None = None,
+            beam_args: list[str] | None = None) -> tfds.core.DatasetBuilder:
+    """Builds dataset `name` ('synthetic_talking_faces/small', 'hdtf', ...) once; later calls
+    reuse it. manual_dir: what the user downloaded (HDTF). beam_args: build on Apache Beam with
+    these pipeline options (`[]`: the local DirectRunner; `--runner=DataflowRunner ...`), else on
+    the local cores. A builder that reports a build summary (HDTF: clips built and skipped, with
+    reasons) gets it written to `<its data dir>/build_summary.json`."""
     builder = tfds.builder(name, data_dir=data_dir)
-    builder.download_and_prepare(file_format="array_record")
+    if builder.is_prepared():
+        return builder
+    config = tfds.download.DownloadConfig(manual_dir=manual_dir)
+    if beam_args is not None:
+        try:
+            beam = tfds.core.lazy_imports.apache_beam
+        except ImportError as error:
+            raise ImportError("building on Beam needs apache-beam: pip install -e '.[beam]'") from error
+        config.beam_options = beam.options.pipeline_options.PipelineOptions(flags=list(beam_args))
+        if hasattr(builder, "skip_log_dir"):
+            builder.skip_log_dir = os.fspath(epath.Path(data_dir) / "downloads" / f"skipped-{uuid.uuid4().hex}")
+    builder.download_and_prepare(file_format="array_record", download_config=config)
+    if hasattr(builder, "build_summary"):
+        summary = builder.build_summary()
+        write_json(os.path.join(os.fspath(builder.data_dir), BUILD_SUMMARY), summary)
+        if getattr(builder, "skip_log_dir", ""):
+            epath.Path(builder.skip_log_dir).rmtree(missing_ok=True)
     return builder
+
+
+def build_summary(name: str, data_dir: str = DEFAULT_DATA_DIR) -> dict | None:
+    """The summary `prepare` wrote for dataset `name`, or None (a builder without one)."""
+    path = epath.Path(tfds.builder(name, data_dir=data_dir).data_dir) / BUILD_SUMMARY
+    return json.loads(path.read_text()) if path.exists() else None
 
 
 def clip_source(name: str, split: str, data_dir: str = DEFAULT_DATA_DIR):

@@ -174,12 +174,17 @@ def fixed_crop_box(sampled_frames: Iterable[np.ndarray], detector: LandmarkDetec
             boxes.append(face.box)
     if not boxes:
         return None
-    x0, y0, x1, y1 = np.median(np.stack(boxes), axis=0)
-    height, width = frame_shape[:2]
+    return square_crop(np.median(np.stack(boxes), axis=0), scale, frame_shape[1], frame_shape[0])
+
+
+def square_crop(face: Sequence[float], scale: float, width: int, height: int) -> CropBox:
+    """The square of side max(w, h) * scale centred on face box (x0, y0, x1, y1), moved inside a
+    width x height frame (and shrunk to its short side if larger)."""
+    x0, y0, x1, y1 = (float(value) for value in face)
     side = int(min(round(max(x1 - x0, y1 - y0) * scale), height, width))
     left = int(np.clip(round((x0 + x1) / 2 - side / 2), 0, width - side))
     top = int(np.clip(round((y0 + y1) / 2 - side / 2), 0, height - side))
-    return CropBox(left, top, side, (float(x0), float(y0), float(x1), float(y1)))
+    return CropBox(left, top, side, (x0, y0, x1, y1))
 
 
 def cut(frame: np.ndarray, box: CropBox) -> np.ndarray:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
+
+from etils import epath
 
 
 def write_json(path: str, value: dict) -> None:
-    """Writes value to path as indented JSON through a temporary file, then renames it."""
-    with open(path + ".tmp", "w", encoding="utf-8") as handle:
-        json.dump(value, handle, indent=2)
-    os.replace(path + ".tmp", path)
+    """Writes value to path (local or a gs:// URL) as indented JSON through a temporary file, then renames it."""
+    temporary = epath.Path(path + ".tmp")
+    temporary.write_text(json.dumps(value, indent=2), encoding="utf-8")
+    temporary.replace(epath.Path(path))

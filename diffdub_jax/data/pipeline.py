@@ -20,7 +20,7 @@ import grain
 import numpy as np
 from PIL import Image
 
-from diffdub_jax.data import audio, augment, datasets, latent_store, masks
+from diffdub_jax.data import audio, augment, datasets, masks, record_store
 from diffdub_jax.data.framing import Framing
 from diffdub_jax.data.pixels import rescale_points, to_unit_range
 
@@ -82,6 +82,12 @@ def renderer_example(record_index: int, clip: Mapping, rng: np.random.Generator,
         raise ValueError(f"clip {clip['clip_id']!r} has {num_frames} frames; "
                          f"{1 + num_references} are needed for a target and its references")
     chosen = rng.choice(num_frames, size=1 + num_references, replace=False)
+    if "face_found" in frames:  # the target is a frame whose landmarks were found, not filled in
+        found = np.flatnonzero(np.asarray(frames["face_found"]))
+        if len(found) and not frames["face_found"][chosen[0]]:
+            target = int(found[rng.integers(len(found))])
+            chosen = np.concatenate([[target], rng.choice(np.setdiff1d(np.arange(num_frames), [target]),
+                                                          size=num_references, replace=False)])
     image, landmarks, edit_mask = frame_with_edit_mask(frames, int(chosen[0]), framing)
     references = [_decode_at_size(frames["image"][i], framing.image_size)[0] for i in chosen[1:]]
     crop = masks.encoder_crop(image, landmarks, framing.image_size)
@@ -156,12 +162,15 @@ def motion_example(record_index: int, clip: Mapping, rng: np.random.Generator, *
     return example
 
 
-def motion_clip(clip: Mapping, featurise: ClipFeatures, frame_fields: tuple[str, ...] = ()) -> dict:
-    """What motion_example needs of a clip (no frame images, audio features computed): small
-    enough to keep in memory, so each clip is read and featurised once, not once per visit."""
-    return {"clip_id": clip["clip_id"], "identity": clip["identity"], "num_frames": len(clip["frames"]["image"]),
-            "audio_features": featurise(clip),
-            "frames": {field: np.asarray(clip["frames"][field]) for field in frame_fields}}
+def motion_clip(clip: Mapping, featurise: ClipFeatures | None, frame_fields: tuple[str, ...] = ()) -> dict:
+    """What motion_example needs of a clip (no frame images; audio features computed unless
+    featurise is None, when they come from a store): small enough to keep in memory, so each clip
+    is read and featurised once, not once per visit."""
+    summary = {"clip_id": clip["clip_id"], "identity": clip["identity"], "num_frames": len(clip["frames"]["image"]),
+               "frames": {field: np.asarray(clip["frames"][field]) for field in frame_fields}}
+    if featurise is not None:
+        summary["audio_features"] = featurise(clip)
+    return summary
 
 
 class CachedClips:
@@ -252,20 +261,23 @@ def motion_pipeline(config, featurise: ClipFeatures, split: str = "train", *, sh
                     shard_count: int = 1, num_epochs: int | None = None, drop_remainder: bool = True,
                     frame_fields: tuple[str, ...] = ()) -> grain.IterDataset:
     """The stage-2 pipeline described by a config's `data` section, with audio features from
-    featurise(clip) (the serving layer's AudioFrontend, the one inference uses); with
-    data.latents_dir set, examples carry the extracted latents of their clips."""
+    data.features_dir (what extract_audio_features stored) when set, else from featurise(clip)
+    (the serving layer's AudioFrontend, the one inference uses); with data.latents_dir set,
+    examples carry the extracted latents of their clips."""
+    features_dir, latents_dir = config.data.get("features_dir", ""), config.data.get("latents_dir", "")
+    features = record_store.audio_features(features_dir) if features_dir else None
+    latents = record_store.latents(latents_dir) if latents_dir else None
+    one_shot = config.data.one_shot_probability if latents and split == "train" else 0.0
     example = functools.partial(
         motion_example, window_frames=config.data.window_frames,
-        num_reference_frames=config.data.num_reference_frames, featurise=featurise, frame_fields=frame_fields)
-    latents_dir = config.data.get("latents_dir", "")
-    if latents_dir:
-        one_shot = config.data.one_shot_probability if split == "train" else 0.0
+        num_reference_frames=config.data.num_reference_frames, featurise=featurise, frame_fields=frame_fields,
+        one_shot_probability=one_shot)
 
-        def transform(record_index, clip, rng):
-            return example(record_index, clip, rng, one_shot_probability=one_shot,
-                           latents=latent_store.load_clip_latents(latents_dir, split, record_index))
-    else:
-        transform = example
-    summarise = functools.partial(motion_clip, featurise=featurise, frame_fields=frame_fields)
+    def transform(record_index, clip, rng):
+        if features is not None:
+            clip = {**clip, "audio_features": features.load(split, record_index)}
+        return example(record_index, clip, rng, latents=latents.load(split, record_index) if latents else None)
+
+    summarise = functools.partial(motion_clip, featurise=None if features else featurise, frame_fields=frame_fields)
     return _stage_pipeline(config, split, transform, shard_index, shard_count, num_epochs,
                            drop_remainder, summarise)

@@ -114,15 +114,20 @@ def probe_video(path: str) -> VideoInfo:
                      height=int(size.group(2)), has_audio=has_audio, duration=float(num_frames / fps))
 
 
-def read_frames(path: str, info: VideoInfo | None = None) -> Iterator[np.ndarray]:
+def read_frames(path: str, info: VideoInfo | None = None, *, fps: float | None = None, start: float = 0.0,
+                duration: float | None = None) -> Iterator[np.ndarray]:
     """Yields (H, W, 3) uint8 RGB frames one at a time; memory stays at about one frame.
 
     Pass the VideoInfo if you already probed, to skip the probe. Closing the generator early
-    (or breaking out of a for loop) stops ffmpeg.
+    (or breaking out of a for loop) stops ffmpeg. With `fps`, frames are resampled by their time
+    stamps to that constant rate (frame i shows the source frame on screen at time i / fps), and
+    `start` / `duration` (seconds) read only that span of the video.
     """
     info = info or probe_video(path)
     frame_bytes = info.width * info.height * 3
-    command = [_ffmpeg(), "-nostdin", "-v", "error", "-i", path, "-map", "0:v:0", "-fps_mode", "cfr",
+    span = (["-ss", f"{start:.6f}"] if start else []) + (["-t", f"{duration:.6f}"] if duration is not None else [])
+    rate = ["-vf", f"fps={Fraction(fps).limit_denominator(1001)}"] if fps else ["-fps_mode", "cfr"]
+    command = [_ffmpeg(), "-nostdin", "-v", "error", *span, "-i", path, "-map", "0:v:0", *rate,
                "-f", "rawvideo", "-pix_fmt", "rgb24", "-"]
     with tempfile.TemporaryFile() as stderr:
         process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,

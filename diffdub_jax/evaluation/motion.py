@@ -18,7 +18,7 @@ from __future__ import annotations
 import ml_collections
 import numpy as np
 
-from diffdub_jax.data import datasets, latent_store, pipeline
+from diffdub_jax.data import datasets, pipeline, record_store
 from diffdub_jax.evaluation.reconstruction import SegmentRenderer
 from diffdub_jax.metrics import lipsync
 from diffdub_jax.serving.audio_frontend import AudioFrontend
@@ -36,7 +36,7 @@ def mouth_probe(config: ml_collections.ConfigDict, split: str = "train", num_cli
     source = datasets.clip_source(config.data.name, split, config.data.data_dir)
     latents, openness = [], []
     for index in range(min(num_clips, len(source))):
-        z = np.asarray(latent_store.load_clip_latents(config.data.latents_dir, split, index), np.float64)
+        z = np.asarray(record_store.latents(config.data.latents_dir).load(split, index), np.float64)
         mouth = np.asarray(source[index]["frames"]["mouth"], np.float64)[:, 0]
         latents.append(z - z.mean(0))
         openness.append(mouth - mouth.mean())
@@ -53,7 +53,7 @@ def evaluate_motion(config: ml_collections.ConfigDict, workdir: str, renderer_wo
     num_references = config.data.num_reference_frames
     clip_ids = range(min(num_clips, len(source)))
     clips = [source[i] for i in clip_ids]
-    all_latents = [latent_store.load_clip_latents(config.data.latents_dir, split, i) for i in clip_ids]
+    all_latents = [record_store.latents(config.data.latents_dir).load(split, i) for i in clip_ids]
     frontend = AudioFrontend(config.audio)
     audio = [frontend.for_clip(clip) for clip in clips]
 

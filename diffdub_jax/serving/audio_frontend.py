@@ -104,14 +104,16 @@ class HubertFeatures:
             out[:, first:last] = window[:, first - start:last - start]
         return out
 
-    def for_video(self, waveform: np.ndarray, fps: float, num_frames: int, name: str = "waveform") -> np.ndarray:
+    def for_video(self, waveform: np.ndarray, fps: float, num_frames: int, name: str = "waveform",
+                  start: float = 0.0) -> np.ndarray:
         """(num_hidden_layers + 1, 2 * num_frames, hidden) float16: feature row j is the 50 Hz frame
-        nearest to time j / (2 fps); the last frame repeats past the audio's end and features past
-        the video are dropped (at 25 fps: the authors' one-frame edge pad, then trimming)."""
+        nearest to time start + j / (2 fps) (start: when frame 0 begins in the waveform); the last
+        frame repeats past the audio's end and features past the video are dropped (at 25 fps: the
+        authors' one-frame edge pad, then trimming)."""
         if not fps > 0 or num_frames < 1:
             raise ValueError(f"need fps > 0 and num_frames >= 1, got fps={fps}, num_frames={num_frames}")
         states = self.hidden_states(waveform, np.float16, name)
-        aligned = audio.align_to_video(states.transpose(1, 0, 2), self.frame_rate, fps, num_frames)
+        aligned = audio.align_to_video(states.transpose(1, 0, 2), self.frame_rate, fps, num_frames, start)
         return np.ascontiguousarray(aligned.transpose(1, 0, 2))
 
     def for_file(self, path: str, fps: float, num_frames: int) -> np.ndarray:
@@ -182,17 +184,20 @@ class AudioFrontend:
         return self._hubert
 
     def for_video(self, waveform: np.ndarray, sample_rate: int, fps: float, num_frames: int,
-                  name: str = "waveform") -> np.ndarray:
-        """Features of a mono waveform aligned to num_frames video frames at fps: (2 T, num_mels)
-        float32 log-mel, or (layers, 2 T, hidden) float16 HuBERT states."""
+                  name: str = "waveform", start: float = 0.0) -> np.ndarray:
+        """Features of a mono waveform aligned to num_frames video frames at fps, frame 0 beginning
+        `start` seconds into the waveform: (2 T, num_mels) float32 log-mel, or (layers, 2 T,
+        hidden) float16 HuBERT states."""
         if self.kind == "mel":
             features = audio.log_mel(waveform, sample_rate, self.config.num_mels)
-            return audio.align_to_video(features, audio.FEATURE_RATE, fps, num_frames)
+            return audio.align_to_video(features, audio.FEATURE_RATE, fps, num_frames, start)
         if sample_rate != audio.SAMPLE_RATE:
             waveform = audio.resample(waveform, sample_rate, audio.SAMPLE_RATE)
-        return self.hubert.for_video(waveform, fps, num_frames, name=name)
+        return self.hubert.for_video(waveform, fps, num_frames, name=name, start=start)
 
     def for_clip(self, clip) -> np.ndarray:
         """for_video of a dataset clip's own audio, aligned to its frames (the stage-2 pipeline's input)."""
         name = clip.get("clip_id", b"clip")
-        return self.for_video(*audio.clip_audio(clip), name=name.decode() if isinstance(name, bytes) else str(name))
+        waveform, sample_rate, fps, num_frames, start = audio.clip_audio(clip)
+        return self.for_video(waveform, sample_rate, fps, num_frames, start=start,
+                              name=name.decode() if isinstance(name, bytes) else str(name))

@@ -15,7 +15,7 @@ import numpy as np
 from tqdm import tqdm
 
 from diffdub_jax.data import datasets, pipeline
-from diffdub_jax.data.latent_store import latents_path, load_clip_latents, write_info
+from diffdub_jax.data import record_store
 from diffdub_jax.serving.renderer_service import RendererService
 
 
@@ -25,21 +25,17 @@ def extract_latents(renderer_workdir: str, output: str, splits: tuple[str, ...] 
     on; returns {split: number of clips}. Clips already extracted are skipped."""
     service = RendererService.from_workdir(renderer_workdir, batch_size)
     config, size = service.config, service.image_size
-    counts = {}
+    counts, store = {}, record_store.latents(output)
     for split in splits:
         source = datasets.clip_source(config.data.name, split, data_dir or config.data.data_dir)
-        os.makedirs(os.path.join(output, split), exist_ok=True)
-        todo = [i for i in range(len(source)) if not os.path.isfile(latents_path(output, split, i))]
+        todo = [i for i in range(len(source)) if not store.has(split, i)]
         for record_index in tqdm(todo, desc=f"latents {split}"):
             frames = source[record_index]["frames"]
             crops = np.stack([pipeline.clean_encoder_crop(frames, i, size) for i in range(len(frames["image"]))])
-            path = latents_path(output, split, record_index)
-            with open(path + ".tmp", "wb") as handle:
-                np.save(handle, service.encode(crops).astype(np.float32))
-            os.replace(path + ".tmp", path)
+            store.save(split, record_index, service.encode(crops).astype(np.float32))
         counts[split] = len(source)
     mean, std = latent_statistics(output, "train" if "train" in splits else splits[0], counts)
-    write_info(output, {"renderer_workdir": os.path.abspath(renderer_workdir), "dataset": config.data.name,
+    store.write_info({"renderer_workdir": os.path.abspath(renderer_workdir), "dataset": config.data.name,
                         "latent_dim": int(config.model.embed_channels), "image_size": int(size), "clips": counts,
                         "latent_mean": mean.tolist(), "latent_std": std.tolist()})
     return counts
@@ -49,7 +45,7 @@ def latent_statistics(latents_dir: str, split: str, counts: dict) -> tuple[np.nd
     """Per-dimension mean and standard deviation of a split's latents, over all its frames."""
     total, squares, frames = 0.0, 0.0, 0
     for record_index in range(counts[split]):
-        latents = np.asarray(load_clip_latents(latents_dir, split, record_index), np.float64)
+        latents = np.asarray(record_store.latents(latents_dir).load(split, record_index), np.float64)
         total, squares, frames = total + latents.sum(0), squares + (latents**2).sum(0), frames + len(latents)
     mean = total / frames
     return mean.astype(np.float32), np.sqrt(np.maximum(squares / frames - mean**2, 1e-12)).astype(np.float32)

@@ -12,7 +12,8 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 
-from diffdub_jax.data import latent_store, pipeline
+from diffdub_jax.data import pipeline, record_store
+from diffdub_jax.training import features
 from diffdub_jax.models import motion as motion_model
 from diffdub_jax.models.motion import MotionGenerator
 from diffdub_jax.serving.audio_frontend import AudioFrontend
@@ -52,12 +53,14 @@ def make_train_step(model: MotionGenerator, config: ml_collections.ConfigDict,
                              ema_warmup=config.train.ema_warmup)
 
 
-def check_latents(config: ml_collections.ConfigDict) -> None:
-    """Fails early, naming the mismatch, when the latents do not fit the config."""
+def check_inputs(config: ml_collections.ConfigDict) -> None:
+    """Fails early, naming the mismatch, when the latents (or stored audio features) do not fit the config."""
+    if config.data.get("features_dir", ""):
+        features.check_features(config)
     if not config.data.latents_dir:
         raise ValueError("data.latents_dir is empty: extract stage-1 latents first "
                          "(python -m diffdub_jax.extract_latents) and pass --config.data.latents_dir=DIR")
-    info = latent_store.read_info(config.data.latents_dir)
+    info = record_store.latents(config.data.latents_dir).read_info()
     if info.latent_dim != config.model.latent_dim:
         raise ValueError(f"{config.data.latents_dir} holds {info.latent_dim}-d latents but model.latent_dim is "
                          f"{config.model.latent_dim}; set --config.model.latent_dim={info.latent_dim}")
@@ -70,7 +73,7 @@ def init_variables(model: MotionGenerator, config: ml_collections.ConfigDict, rn
     """Fresh variables; with normalise_latents, the latents' statistics in batch_stats."""
     variables = motion_model.init_variables(model, config.model.audio_dim, rng)
     if model.normalise_latents:
-        info = latent_store.read_info(config.data.latents_dir)
+        info = record_store.latents(config.data.latents_dir).read_info()
         variables["batch_stats"]["latent_mean"] = jnp.asarray(info.latent_mean, jnp.float32)
         variables["batch_stats"]["latent_std"] = jnp.asarray(info.latent_std, jnp.float32)
     return variables

@@ -1,0 +1,242 @@
+"""The HDTF builder on a tiny HDTF made of real faces, in both forms users have (hdtf_fixtures.py)."""
+
+import json
+
+import numpy as np
+import pytest
+
+from diffdub_jax.data import audio, datasets, masks
+from hdtf_fixtures import write_cut_clips, write_hdtf_release
+from tfds_builders.hdtf import metadata, sources
+
+SIZE = 256
+FPS = 25
+
+
+@pytest.fixture(scope="session")
+def hdtf_release(tmp_path_factory):
+    """The release as published (metadata + source videos), built locally."""
+    root = tmp_path_factory.mktemp("hdtf")
+    written = write_hdtf_release(str(root / "manual"))
+    datasets.prepare("hdtf", str(root / "tfds"), manual_dir=str(root / "manual"))
+    return written, str(root / "tfds")
+
+
+@pytest.fixture(scope="module")
+def cut_clips(tmp_path_factory):
+    """Already-cut clips (29.97, 30 and 25 fps; 44.1 kHz stereo and 22.05 kHz mono), built locally."""
+    root = tmp_path_factory.mktemp("hdtf_cut")
+    written = write_cut_clips(str(root / "manual"))
+    datasets.prepare("hdtf", str(root / "tfds"), manual_dir=str(root / "manual"))
+    return written, str(root / "tfds")
+
+
+def _clips(data_dir: str) -> dict[str, dict]:
+    """{clip name: {split, frames: concatenated segments, records}} of a built dataset."""
+    clips = {}
+    for split in ("train", "test"):
+        source = datasets.clip_source("hdtf", split, data_dir)
+        for index in range(len(source)):
+            record = source[index]
+            name = record["clip_id"].decode()
+            clips.setdefault(name, {"split": split, "records": []})["records"].append(record)
+    for clip in clips.values():
+        clip["records"].sort(key=lambda record: record["segment"])
+    return clips
+
+
+def _check_clip(name: str, clip: dict, duration: float, face_boxes_at) -> None:
+    """Shapes, the 25 fps frame count, 16 kHz audio aligned to the frames, and a crop that follows
+    the face: face_boxes_at(times) gives the drawn face's box (source pixels) at those times."""
+    records = clip["records"]
+    num_frames = int(round(duration * FPS))
+    assert records[0]["clip_frames"] == num_frames, (name, records[0]["clip_frames"], duration)
+    assert sum(len(record["frames"]["image"]) for record in records) == num_frames
+    assert [record["first_frame"] for record in records] == list(
+        np.cumsum([0] + [len(record["frames"]["image"]) for record in records[:-1]]))
+    for record in records:
+        frames = record["frames"]
+        first, count = int(record["first_frame"]), len(frames["image"])
+        assert record["sample_rate"] == audio.SAMPLE_RATE and record["fps"] == FPS
+        assert datasets.decode_frame(frames["image"][0]).shape == (SIZE, SIZE, 3)
+        landmarks = np.asarray(frames["landmarks"])
+        assert landmarks.shape == (count, 68, 2) and np.asarray(frames["face_found"]).all()
+        assert (landmarks >= 0).all() and (landmarks < SIZE).all(), f"{name}: landmarks outside the crop"
+        # The audio spans the frames (16 kHz: 640 samples per frame), and its context is real audio.
+        offset, waveform = int(record["waveform_offset"]), np.asarray(record["waveform"])
+        assert len(waveform) >= offset + count * 640 - 640 and waveform.dtype == np.int16
+        # The crop follows the face: every frame's landmarks, back in source pixels, lie in the
+        # face box drawn at that frame's time (a margin for dlib's points on the jaw).
+        x0, y0, side = (int(value) for value in record["crop_box"])
+        in_source = landmarks * side / SIZE + [x0, y0]
+        boxes = face_boxes_at((first + np.arange(count)) / FPS)
+        margin = 0.2 * (boxes[:, 2] - boxes[:, 0])[:, None]
+        centre = in_source.mean(axis=1)
+        assert ((centre >= boxes[:, :2] - margin) & (centre <= boxes[:, 2:] + margin)).all(), name
+        for frame in range(0, count, 7):  # the mouth is inside the edit mask
+            mask = masks.edit_mask(landmarks[frame], SIZE)
+            mouth = np.rint(landmarks[frame, 48:68]).astype(int)
+            assert mask[mouth[:, 1], mouth[:, 0]].all(), (name, frame)
+
+
+def _boxes_at(video: dict, start: float):
+    def at(times):
+        index = np.clip(np.rint((start + times) * video["fps"]).astype(int), 0, len(video["boxes"]) - 1)
+        return np.asarray(video["boxes"])[index]
+    return at
+
+
+def test_the_release_as_published_builds_its_clips_and_lists_what_it_skipped(hdtf_release):
+    written, data_dir = hdtf_release
+    clips = _clips(data_dir)
+    assert sorted(clips) == written["expected_clips"]
+    test = sorted(name for name, clip in clips.items() if clip["split"] == "test")
+    assert test == sorted(set(written["expected_clips"]) & sources.TEST_CLIPS) == written["test_clips"]
+    assert set(test).isdisjoint(name for name, clip in clips.items() if clip["split"] == "train")
+    for name, clip in clips.items():
+        facts = written["clips"][name]
+        video = written["videos"][f"{facts['group']}_{facts['video']}"]
+        _check_clip(name, clip, facts["duration"], _boxes_at(video, facts["start"]))
+        record = clip["records"][0]
+        # The audio keeps up to 3 s of context before the clip, and speech starts with the clip:
+        # the silent lead-in before a video's first clip is in the context, not in the clip.
+        offset, waveform = int(record["waveform_offset"]), np.asarray(record["waveform"], np.float64)
+        assert offset == round(min(3.0, facts["start"]) * 16000)
+        if facts["index"] == 0:
+            lead_in = waveform[offset - 14400 : offset - 1600]
+            assert np.sqrt(np.mean(lead_in**2)) < 0.1 * np.sqrt(np.mean(waveform[offset : offset + 16000] ** 2)), name
+    # The published window is used where the video has the annotated height (WRA_MikeEnzi, 720p).
+    window = written["clips"]["WRA_MikeEnzi_000"]["window_pixels"]
+    ratio = written["clips"]["WRA_MikeEnzi_000"]["ratio"]
+    x0, y0, side = clips["WRA_MikeEnzi_000"]["records"][0]["crop_box"]
+    assert abs(side - round(max(window[2], window[3]) * ratio)) <= 1
+    assert abs(x0 + side / 2 - (window[0] + window[2] / 2)) <= 1
+
+    summary = datasets.build_summary("hdtf", data_dir)
+    skipped = {entry["clip"]: entry["reason"] for entry in summary["skipped"]}
+    for name, why in written["skipped"].items():
+        assert name in skipped, (name, why)
+    assert "not in the manual dir" in skipped["RD_Radio10_000"]
+    assert "JaneDoe.mp4" in skipped["WDA_JaneDoe_000"] and "corrupt" in skipped["WDA_JaneDoe_000"]
+    assert skipped["WRA_JohnDoe_000"] == "no face found"
+    assert any(where in skipped for where in written["malformed_lines"])
+    assert sorted(summary["built"]["test"]) == test
+
+
+def test_already_cut_clips_build_at_25_fps_and_16_khz_from_any_rate(cut_clips):
+    written, data_dir = cut_clips
+    clips = _clips(data_dir)
+    assert sorted(clips) == written["expected_clips"]
+    assert sorted(name for name, clip in clips.items() if clip["split"] == "test") == written["test_clips"]
+    rates = set()
+    for name, clip in clips.items():
+        facts = written["clips"][name]
+        rates.add((facts["fps"], facts["audio_rate"], facts["channels"]))
+        _check_clip(name, clip, facts["duration"], _boxes_at(facts, 0.0))
+    assert len(rates) == 3  # 29.97 / 44.1 kHz stereo, 30 / 44.1 kHz stereo, 25 / 22.05 kHz mono
+    skipped = {entry["clip"]: entry["reason"] for entry in datasets.build_summary("hdtf", data_dir)["skipped"]}
+    assert set(skipped) == set(written["skipped"])
+
+
+def test_a_beam_build_gives_the_same_examples_as_the_local_build(cut_clips, tmp_path):
+    written, data_dir = cut_clips
+    beam_dir = str(tmp_path / "tfds")
+    datasets.prepare("hdtf", beam_dir, manual_dir=written["root"], beam_args=[])
+    for split in ("train", "test"):
+        local, beam = (datasets.clip_source("hdtf", split, d) for d in (data_dir, beam_dir))
+        assert len(local) == len(beam)
+        for index in range(len(local)):
+            a, b = local[index], beam[index]
+            assert a["clip_id"] == b["clip_id"] and list(a["frames"]["image"]) == list(b["frames"]["image"])
+            for key in ("waveform", "waveform_offset", "crop_box", "first_frame"):
+                np.testing.assert_array_equal(a[key], b[key])
+            np.testing.assert_array_equal(np.asarray(a["frames"]["landmarks"]), np.asarray(b["frames"]["landmarks"]))
+    assert (json.dumps(datasets.build_summary("hdtf", beam_dir)["skipped"], sort_keys=True)
+            == json.dumps(sorted(datasets.build_summary("hdtf", data_dir)["skipped"], key=lambda e: e["clip"]),
+                          sort_keys=True))
+
+
+def test_metadata_quirks_are_read_and_bad_lines_reported(tmp_path):
+    folder = tmp_path / metadata.METADATA_DIR
+    folder.mkdir()
+    (folder / "RD_annotion_time.txt").write_bytes(
+        "\ufeffRadio34.mp4 00:05-00:20 01:02:03-01:02:09.5 \r\nBad.mp4 00:30-00:10\r\n\r\nNone.mp4\r\n".encode())
+    (folder / "RD_crop_wh.txt").write_text("Radio34_1.mp4 10 300 20 310  \nRadio34_0.mp4 1 2 x\n")
+    (folder / "RD_crop_ratio.txt").write_text("Radio34_1.mp4 1.2\n")
+    (folder / "RD_resolution.txt").write_text("Radio34.mp4 1080\t\n")
+    entries, problems = metadata.read_release(str(folder))
+    assert [(e.name, e.start, e.end) for e in entries] == [("RD_Radio34_000", 5.0, 20.0),
+                                                           ("RD_Radio34_001", 3723.0, 3729.5)]
+    assert entries[0].window is None
+    assert entries[1].window == metadata.Window(10.0, 20.0, 300.0, 310.0, 1.2, 1080)
+    assert sorted(where for where, _ in problems) == ["RD_annotion_time.txt:2", "RD_annotion_time.txt:4",
+                                                      "RD_crop_wh.txt:2"]
+
+
+# The `real` presets, with sizes shrunk only by overrides (as --config.<field>=... would).
+RENDERER_OVERRIDES = {
+    "data.batch_size": 2, "data.image_size": 32, "data.cache_clips": 8,
+    "model.channels": 16, "model.channel_mult": (1, 2), "model.encoder_channel_mult": (1, 2, 2),
+    "model.num_res_blocks": 1, "model.attention_resolutions": (), "model.embed_channels": 32,
+    "diffusion.sample_steps": 2, "eval.lipsync_clips": 1, "eval.lipsync_frames": 4,
+    "train.num_steps": 2, "train.checkpoint_every": 2, "train.log_every": 1, "train.sample_every": 0,
+}
+MOTION_OVERRIDES = {
+    "data.batch_size": 2, "data.window_frames": 20, "data.num_reference_frames": 10,
+    "model.latent_dim": 32, "model.audio_dim": 32, "model.audio_layers": 3, "model.hidden_units": 32,
+    "model.kernel_size": 5, "model.reference_blocks": 1, "model.speech_blocks": 1, "model.decoder_blocks": 1,
+    "model.cross_attention_heads": 2, "train.num_steps": 2, "train.checkpoint_every": 2, "train.log_every": 1,
+}
+
+
+def _train_twice(config, workdir):
+    """Trains num_steps, then resumes for one more; returns the steps checkpointed."""
+    from diffdub_jax import stages  # pylint: disable=import-outside-toplevel
+    from diffdub_jax.workdir import Workdir  # pylint: disable=import-outside-toplevel
+
+    stages.train(config, workdir)
+    config.train.num_steps += 1
+    state = stages.train(config, workdir)
+    return int(state.step), Workdir(workdir)
+
+
+def test_the_real_presets_train_on_hdtf_and_infer_dubs_a_held_out_clip(hdtf_release, tmp_path):
+    transformers = pytest.importorskip("transformers")
+    from conftest import load_config  # pylint: disable=import-outside-toplevel
+    from diffdub_jax.inference.dub import dub  # pylint: disable=import-outside-toplevel
+    from diffdub_jax.inference.models import DubbingModels  # pylint: disable=import-outside-toplevel
+    from diffdub_jax.training.features import extract_audio_features  # pylint: disable=import-outside-toplevel
+    from diffdub_jax.training.latents import extract_latents  # pylint: disable=import-outside-toplevel
+
+    written, data_dir = hdtf_release
+    renderer = load_config("renderer", "real")
+    renderer.update_from_flattened_dict({**RENDERER_OVERRIDES, "data.data_dir": data_dir})
+    assert renderer.data.name == "hdtf"
+    step, _ = _train_twice(renderer, str(tmp_path / "renderer"))
+    assert step == 3
+
+    latents_dir = str(tmp_path / "latents")
+    counts = extract_latents(str(tmp_path / "renderer"), latents_dir, batch_size=16)
+    assert counts == {"train": 3, "test": 3}
+
+    hubert_dir = str(tmp_path / "hubert")  # a tiny HuBERT-large layout of random weights
+    transformers.HubertModel(transformers.HubertConfig(
+        hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64, conv_dim=(16,) * 7,
+        num_conv_pos_embedding_groups=4, num_conv_pos_embeddings=7, feat_extract_norm="layer",
+        do_stable_layer_norm=True, conv_bias=True)).save_pretrained(hubert_dir)
+    motion = load_config("motion", "real")
+    assert motion.audio.frontend == "hubert"
+    motion.update_from_flattened_dict({**MOTION_OVERRIDES, "data.data_dir": data_dir, "data.latents_dir": latents_dir,
+                                       "audio.hubert_dir": hubert_dir,
+                                       "data.features_dir": str(tmp_path / "features")})
+    assert extract_audio_features(motion, motion.data.features_dir) == counts
+    step, _ = _train_twice(motion, str(tmp_path / "motion"))
+    assert step == 3
+
+    models = DubbingModels.load(str(tmp_path / "renderer"), str(tmp_path / "motion"), batch_size=8)
+    held_out = written["clips"]["RD_Radio51_000"]
+    other = written["clips"]["WDA_BernieSanders_001"]
+    output = str(tmp_path / "dubbed.mp4")
+    result = dub(held_out["source"], output, models, audio_path=other["source"])
+    assert result.frames_with_face == result.num_frames > 0
+    assert datasets.decode_frame is not None and (tmp_path / "dubbed.mp4").stat().st_size > 0
