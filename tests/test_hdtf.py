@@ -240,3 +240,18 @@ def test_the_real_presets_train_on_hdtf_and_infer_dubs_a_held_out_clip(hdtf_rele
     result = dub(held_out["source"], output, models, audio_path=other["source"])
     assert result.frames_with_face == result.num_frames > 0
     assert datasets.decode_frame is not None and (tmp_path / "dubbed.mp4").stat().st_size > 0
+
+
+def test_prepare_data_says_what_to_download_and_writes_nothing(tmp_path):
+    import subprocess  # pylint: disable=import-outside-toplevel
+    import sys  # pylint: disable=import-outside-toplevel
+
+    data_dir = tmp_path / "tfds"
+    (tmp_path / "manual").mkdir()
+    (tmp_path / "manual" / "notes.txt").write_text("no videos here")
+    for manual in ([], [f"--manual_dir={tmp_path / 'absent'}"], [f"--manual_dir={tmp_path / 'manual'}"]):
+        result = subprocess.run([sys.executable, "-m", "diffdub_jax.prepare_data", "--dataset=hdtf",
+                                 f"--data_dir={data_dir}", *manual], capture_output=True, text=True, check=False)
+        assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr[-2000:]
+        assert "prepare_data: " in result.stderr and "HDTF" in result.stderr
+        assert not list(data_dir.glob("hdtf/*/1.0.0*")), "a failed build left a dataset behind"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import textwrap
 import uuid
 
 import numpy as np
@@ -49,6 +50,11 @@ def prepare(name: str, data_dir: str = DEFAULT_DATA_DIR, *, manual_dir: str | No
     builder = tfds.builder(name, data_dir=data_dir)
     if builder.is_prepared():
         return builder
+    instructions = getattr(builder, "MANUAL_DOWNLOAD_INSTRUCTIONS", None)
+    if instructions and not (manual_dir and epath.Path(manual_dir).is_dir() and any(epath.Path(manual_dir).iterdir())):
+        where = f"{manual_dir} does not exist or is empty" if manual_dir else "no manual dir was given (--manual_dir)"
+        raise FileNotFoundError(f"dataset {name} is built from files you download: {where}.\n"
+                                f"{textwrap.dedent(instructions).strip()}")
     config = tfds.download.DownloadConfig(manual_dir=manual_dir)
     if beam_args is not None:
         try:
@@ -58,10 +64,11 @@ def prepare(name: str, data_dir: str = DEFAULT_DATA_DIR, *, manual_dir: str | No
         config.beam_options = beam.options.pipeline_options.PipelineOptions(flags=list(beam_args))
         if hasattr(builder, "skip_log_dir"):
             builder.skip_log_dir = os.fspath(epath.Path(data_dir) / "downloads" / f"skipped-{uuid.uuid4().hex}")
-    builder.download_and_prepare(file_format="array_record", download_config=config)
-    if hasattr(builder, "build_summary"):
-        summary = builder.build_summary()
-        write_json(os.path.join(os.fspath(builder.data_dir), BUILD_SUMMARY), summary)
+    try:  # TFDS writes into a temporary folder, renamed when complete and removed on failure
+        builder.download_and_prepare(file_format="array_record", download_config=config)
+        if hasattr(builder, "build_summary"):
+            write_json(os.path.join(os.fspath(builder.data_dir), BUILD_SUMMARY), builder.build_summary())
+    finally:
         if getattr(builder, "skip_log_dir", ""):
             epath.Path(builder.skip_log_dir).rmtree(missing_ok=True)
     return builder

@@ -100,6 +100,10 @@ class Builder(tfds.core.GeneratorBasedBuilder):
 
     def _split_generators(self, dl_manager: tfds.download.DownloadManager):
         found, problems = sources.find_clips(os.fspath(dl_manager.manual_dir))
+        if not found:
+            raise FileNotFoundError(f"no HDTF clip in {dl_manager.manual_dir}: neither source videos named in "
+                                    f"{sources.metadata.METADATA_DIR}/*.txt nor cut clips <GROUP>_<Name>_<index>.mp4 "
+                                    f"({len(problems)} problems: {problems[:3]})")
         self.skipped.extend(problems)
         by_split = {"train": [], "test": []}
         for source in found:
