@@ -13,6 +13,7 @@ $(VENV)/.installed: setup.py
 
 $(VENV)/.installed-test: $(VENV)/.installed
 	$(PY) -m pip install -e '.[test]'
+	$(PY) -m pip install --no-deps 'syncnet-python==0.2.3'  # the SyncNet reference, for parity only
 	touch $@
 
 # The dubbing tests speak with espeak-ng (a Debian package).

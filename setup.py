@@ -43,12 +43,23 @@ setup(
         # Building datasets on Apache Beam (prepare_data --beam): DirectRunner locally, Dataflow, Spark,
         # Flink. Beam caps protobuf, pillow and pyarrow below their newest majors.
         "beam": ["apache-beam>=2.60,<3"],
+        # The paper's weighted metrics (python -m diffdub_jax.score): LPIPS reads its linear heads from
+        # the lpips wheel and both LPIPS and SyncNet weights through torch; SyncNet's procedure
+        # resizes with OpenCV and takes python_speech_features' MFCCs, as the reference does.
+        "metrics": ["torch>=2.1,<2.15", "lpips>=0.1.4,<0.2", "opencv-python-headless>=4.8,<6",
+                    "python-speech-features>=0.6,<0.7"],
         "test": [
             "pytest>=8,<10",
             "pytest-xdist>=3.5,<4",  # the suite is compile-bound: two workers use both cores
             "torch==2.13.0",
             "scikit-image>=0.22,<1",  # real face photos for the face and dubbing tests
             "apache-beam>=2.60,<3",  # the HDTF build on Beam equals the local build
+            # LPIPS and SyncNet parity with their references (the Makefile adds syncnet-python
+            # without its dependencies: they would replace OpenCV and torch)
+            "lpips==0.1.4",
+            "torchvision==0.28.0",  # the release matching torch 2.13 (lpips needs torchvision)
+            "opencv-python-headless>=4.8,<6",
+            "python-speech-features>=0.6,<0.7",
         ],
     },
 )

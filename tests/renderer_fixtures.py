@@ -43,3 +43,17 @@ def randomise(params, seed: int = 0):
 
 def init(model: Renderer):
     return jax.jit(lambda key: init_variables(model, key))(jax.random.key(0))["params"]
+
+
+def random_stages(root) -> tuple[str, str]:
+    """Tiny stage-1 and stage-2 workdirs under root, random weights: for tests of the pipeline
+    around the models (infer, evaluate), not of what they learned."""
+    from diffdub_jax.models.motion import build_motion_generator  # pylint: disable=import-outside-toplevel
+    from diffdub_jax.models.motion import init_variables as init_motion  # pylint: disable=import-outside-toplevel
+    from diffdub_jax.workdir import Workdir  # pylint: disable=import-outside-toplevel
+
+    Workdir(root / "renderer").save_variables({"params": init(official_small_renderer())}, tiny_config())
+    config = load_config("motion", "tiny")
+    variables = init_motion(build_motion_generator(config.model), config.model.audio_dim, jax.random.key(0))
+    Workdir(root / "motion").save_variables(variables, config)
+    return str(root / "renderer"), str(root / "motion")

@@ -13,22 +13,24 @@ SIZE = 256
 FPS = 25
 
 
-@pytest.fixture(scope="session")
-def hdtf_release(tmp_path_factory):
-    """The release as published (metadata + source videos), built locally."""
-    root = tmp_path_factory.mktemp("hdtf")
-    written = write_hdtf_release(str(root / "manual"))
+def _build(tmp_path_factory, name, write):
+    """write(manual dir) -> what it wrote; the dataset built locally from it."""
+    root = tmp_path_factory.mktemp(name)
+    written = write(str(root / "manual"))
     datasets.prepare("hdtf", str(root / "tfds"), manual_dir=str(root / "manual"))
     return written, str(root / "tfds")
 
 
 @pytest.fixture(scope="module")
+def hdtf_release(tmp_path_factory):
+    """The release as published (metadata + source videos)."""
+    return _build(tmp_path_factory, "hdtf", write_hdtf_release)
+
+
+@pytest.fixture(scope="module")
 def cut_clips(tmp_path_factory):
-    """Already-cut clips (29.97, 30 and 25 fps; 44.1 kHz stereo and 22.05 kHz mono), built locally."""
-    root = tmp_path_factory.mktemp("hdtf_cut")
-    written = write_cut_clips(str(root / "manual"))
-    datasets.prepare("hdtf", str(root / "tfds"), manual_dir=str(root / "manual"))
-    return written, str(root / "tfds")
+    """Already-cut clips (29.97, 30 and 25 fps; 44.1 kHz stereo and 22.05 kHz mono)."""
+    return _build(tmp_path_factory, "hdtf_cut", write_cut_clips)
 
 
 def _clips(data_dir: str) -> dict[str, dict]:

@@ -21,8 +21,7 @@ from diffdub_jax.models.renderer import renderer_from_config
 from diffdub_jax.convert.hubert import HubertCheckpointError
 from diffdub_jax.workdir import CheckpointMismatchError, Workdir
 
-from renderer_fixtures import init as init_renderer  # noqa: E402
-from renderer_fixtures import official_small_renderer, tiny_config  # noqa: E402
+from renderer_fixtures import random_stages, tiny_config  # noqa: E402
 
 FPS = 25.0
 
@@ -30,12 +29,7 @@ FPS = 25.0
 @pytest.fixture(scope="module")
 def stages(tmp_path_factory):
     """Tiny stage-1 and stage-2 checkpoints (random weights: these tests check the pipeline)."""
-    root = tmp_path_factory.mktemp("stages")
-    Workdir(root / "renderer").save_variables({"params": init_renderer(official_small_renderer())}, tiny_config())
-    config = load_config("motion", "tiny")
-    variables = init_variables(build_motion_generator(config.model), config.model.audio_dim, jax.random.key(0))
-    Workdir(root / "motion").save_variables(variables, config)
-    return str(root / "renderer"), str(root / "motion")
+    return random_stages(tmp_path_factory.mktemp("stages"))
 
 
 @pytest.fixture(scope="module")

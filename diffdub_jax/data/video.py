@@ -22,6 +22,7 @@ from typing import Iterable, Iterator
 
 import imageio_ffmpeg
 import numpy as np
+from tqdm import tqdm
 
 from diffdub_jax.data import audio
 
@@ -147,6 +148,20 @@ def read_frames(path: str, info: VideoInfo | None = None, *, fps: float | None =
                 process.kill()
             process.stdout.close()
             process.wait()
+
+
+def decode_to_memmap(path: str, info: VideoInfo, directory: str, name: str = "frames.npy") -> np.ndarray:
+    """Every frame of a video in a (T, H, W, 3) uint8 array on disk in `directory`: indexable (a
+    face track reads frames twice) at a page cache's cost instead of the whole video in memory."""
+    frames = np.lib.format.open_memmap(os.path.join(directory, name), mode="w+", dtype=np.uint8,
+                                       shape=(info.num_frames, info.height, info.width, 3))
+    count = 0
+    for count, frame in enumerate(tqdm(read_frames(path, info), total=info.num_frames, desc="decode",
+                                       leave=False), 1):
+        frames[count - 1] = frame
+    if count != info.num_frames:
+        raise VideoError(f"{path}: decoded {count} frames, expected {info.num_frames}")
+    return frames
 
 
 def frame_schedule(num_video_frames: int, num_output_frames: int, mode: str = "pingpong") -> np.ndarray:

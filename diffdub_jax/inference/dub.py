@@ -81,17 +81,6 @@ class _Timer:
         return now
 
 
-def _decode_to_memmap(path: str, info: video.VideoInfo, directory: str) -> np.ndarray:
-    frames = np.lib.format.open_memmap(os.path.join(directory, "frames.npy"), mode="w+", dtype=np.uint8,
-                                       shape=(info.num_frames, info.height, info.width, 3))
-    count = 0
-    for count, frame in enumerate(tqdm(video.read_frames(path, info), total=info.num_frames, desc="decode"), 1):
-        frames[count - 1] = frame
-    if count != info.num_frames:
-        raise video.VideoError(f"{path}: decoded {count} frames, expected {info.num_frames}")
-    return frames
-
-
 def dub(video_path: str, output_path: str, models: DubbingModels, *, audio_path: str | None = None,
         mode: str = "few_shot", reference: str | int = "auto", extend: str = "pingpong", face_index: int = 0,
         seed: int = 0, crop_scale: float | None = None, detector: faces.LandmarkDetector | None = None,
@@ -126,7 +115,7 @@ def dub(video_path: str, output_path: str, models: DubbingModels, *, audio_path:
     tick = timer.add("load", tick)
 
     with tempfile.TemporaryDirectory(prefix="diffdub_") as scratch:
-        frames = _decode_to_memmap(video_path, info, scratch)
+        frames = video.decode_to_memmap(video_path, info, scratch)
         track = faces.track_face(frames, detector, face_index=face_index, scale=crop_scale)
         if track.box is None or not track.found.any():
             raise NoFaceError(f"{video_path}: no face found in any of its {info.num_frames} frames")

@@ -1,0 +1,45 @@
+"""The paper's table for dubbed videos: PSNR, SSIM, LPIPS, LMD, LSE-D, LSE-C against references.
+
+    python -m diffdub_jax.score --generated=dubs/ --reference=originals/ --output=metrics.json \
+        [--lpips_backbone=checkpoints/alexnet-owt-7be5be79.pth] [--syncnet=checkpoints/syncnet_v2.model]
+
+Videos pair by file name (or pass two files). PSNR, SSIM (full frame, face crop, edit region) and
+LMD always run; LPIPS and LSE-D / LSE-C run when their weights are given (never downloaded):
+- LPIPS (AlexNet, v0.1): torchvision's https://download.pytorch.org/models/alexnet-owt-7be5be79.pth
+  (--lpips_net=vgg: vgg16-397923af.pth); the linear heads ship with the `lpips` package.
+- SyncNet: syncnet_python's http://www.robots.ox.ac.uk/~vgg/software/lipsync/data/syncnet_v2.model
+  (LSE of each generated video against its own audio track, or --audio, a file or a folder).
+Prints a per-clip table with the mean and writes all of it as JSON.
+"""
+
+import sys
+
+from absl import flags
+
+from diffdub_jax import cli
+from diffdub_jax.data import audio, video
+from diffdub_jax.evaluation import score
+
+_GENERATED = flags.DEFINE_string("generated", None, "A generated video, or a folder of them.", required=True)
+_REFERENCE = flags.DEFINE_string("reference", None, "Its reference video, or a folder (same names).", required=True)
+_OUTPUT = flags.DEFINE_string("output", "metrics.json", "Where the scores go (JSON).")
+_AUDIO = flags.DEFINE_string("audio", None, "Audio the videos are synced to (file, or folder of same names); "
+                             "default: each generated video's own track.")
+_LPIPS_BACKBONE = flags.DEFINE_string("lpips_backbone", None, "torchvision AlexNet (or VGG16) weights file.")
+_LPIPS_NET = flags.DEFINE_enum("lpips_net", "alex", ["alex", "vgg"], "LPIPS backbone.")
+_SYNCNET = flags.DEFINE_string("syncnet", None, "SyncNet syncnet_v2.model weights file.")
+
+
+def main(argv):
+    del argv
+    try:
+        scores = score.run(_GENERATED.value, _REFERENCE.value, _OUTPUT.value, audio_path=_AUDIO.value,
+                           lpips_backbone=_LPIPS_BACKBONE.value, lpips_net=_LPIPS_NET.value, syncnet=_SYNCNET.value)
+    except (score.ScoreError, video.VideoError, audio.AudioError, FileNotFoundError, ImportError) as error:
+        sys.exit(f"score: {error}")
+    print(score.table(scores))
+    print(f"wrote {_OUTPUT.value}")
+
+
+if __name__ == "__main__":
+    cli.run(main)
