@@ -8,6 +8,30 @@ os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_backend_opt
 
 import pathlib  # noqa: E402
 
+
+def _importable_torchvision() -> None:
+    """torchvision's PyPI wheels are built against CUDA torch; beside the CPU-only torch these
+    machines install, torchvision 0.28 fails at import, registering fake kernels for two of its
+    C++ ops, and so does everything that imports it (lpips, and transformers' model classes, which
+    probe for it). Declaring the two ops lets those import; nothing in the tests calls them. The
+    library object must live as long as the session."""
+    try:
+        import torchvision  # noqa: F401  pylint: disable=import-outside-toplevel,unused-import
+    except ImportError:
+        return
+    except RuntimeError as error:
+        if "torchvision::" not in str(error):
+            raise
+        import torch  # pylint: disable=import-outside-toplevel
+
+        globals()["_TORCHVISION_OPS"] = library = torch.library.Library("torchvision", "DEF")
+        for op in ("nms", "qnms"):
+            library.define(f"{op}(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
+        import torchvision  # noqa: F401,F811  pylint: disable=import-outside-toplevel,unused-import
+
+
+_importable_torchvision()
+
 import pytest  # noqa: E402
 from ml_collections.config_flags.config_flags import ConfigFileFlagParser  # noqa: E402
 

@@ -10,22 +10,6 @@ import skimage.transform
 
 torch = pytest.importorskip("torch")
 
-try:
-    import torchvision  # noqa: F401  (lpips imports it first thing)
-except ImportError:
-    pass  # lpips cannot import either: its importorskip below skips
-except RuntimeError as error:
-    # torchvision's CUDA wheels cannot load their C++ ops beside a CPU-only torch, and torchvision
-    # 0.28 then fails at import, registering fake kernels for two of those ops. lpips uses only its
-    # pure-Python models, so declaring the two ops is enough. The library must outlive the imports:
-    # its definitions go when it is collected.
-    if "torchvision::" not in str(error):
-        raise
-    _TORCHVISION_OPS = torch.library.Library("torchvision", "DEF")
-    for _op in ("nms", "qnms"):
-        _TORCHVISION_OPS.define(f"{_op}(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
-    import torchvision  # noqa: F401
-
 lpips = pytest.importorskip("lpips")
 
 from diffdub_jax.convert import lpips as convert_lpips  # noqa: E402
@@ -106,3 +90,15 @@ def test_a_missing_backbone_names_the_file_and_where_to_get_it(net, tmp_path, mo
             convert_lpips.load_lpips(net, given)
         for expected in (str(looked_at), url, "--lpips_backbone"):
             assert expected in str(error.value)
+
+
+@pytest.mark.parametrize("models", ["alex"], indirect=True)
+def test_score_reads_the_backbone_file_into_the_same_distances(models):
+    """`score --lpips_backbone=FILE` goes through evaluation.score.lpips_metric on uint8 frames."""
+    from diffdub_jax.evaluation import score  # pylint: disable=import-outside-toplevel
+
+    net, reference, path, _ = models
+    images0, images1 = _photo_pairs(64)
+    as_uint8 = [np.clip(np.rint((images + 1) * 127.5), 0, 255).astype(np.uint8) for images in (images0, images1)]
+    expected = _distances(reference, *[(images.astype(np.float32) / 127.5 - 1) for images in as_uint8])
+    np.testing.assert_allclose(score.lpips_metric(path, net)(*as_uint8), expected, rtol=1e-4, atol=1e-6)

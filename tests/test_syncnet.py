@@ -133,3 +133,15 @@ def test_missing_weights_name_the_file_and_where_to_get_it(tmp_path):
         convert_syncnet.load_syncnet(path)
     assert path in str(error.value) and convert_syncnet.SYNCNET_URL in str(error.value)
     assert "--syncnet" in str(error.value)
+
+
+def test_score_reads_the_weights_file_into_the_same_scores(reference):
+    """`score --syncnet=FILE` goes through evaluation.score.sync_metric: the same numbers as above."""
+    from diffdub_jax.evaluation import score  # pylint: disable=import-outside-toplevel
+
+    _, weights, clip = reference
+    names = sorted(f for f in os.listdir(clip) if f.endswith(".jpg"))
+    frames = np.stack([cv2.imread(os.path.join(clip, name))[..., ::-1] for name in names])
+    waveform = wavfile.read(os.path.join(clip, "audio.wav"))[1] / 32768.0
+    model, params = convert_syncnet.load_syncnet(weights)
+    assert score.sync_metric(weights)(frames, waveform) == sync_metric.sync_scores(frames, waveform, model, params)
