@@ -32,6 +32,7 @@ _CLIPS = flags.DEFINE_integer("clips", 8, "Motion: number of held-out clips.")
 _MOTION = flags.DEFINE_string("motion_workdir", None, "Both stages: the stage-2 workdir (with a renderer config).")
 _OUTPUT = flags.DEFINE_string("output", "eval_dubbing", "Both stages: where dubs and metrics.json go.")
 _MAX_CLIPS = flags.DEFINE_integer("max_clips", None, "Both stages: dub only the first N clips of the split.")
+_SEED = flags.DEFINE_integer("seed", 0, "Both stages: fixes the cross-audio pairs and the renders' start noise.")
 _MAX_FRAMES = flags.DEFINE_integer("max_frames", None, "Both stages: cut each clip to N frames (a quick look).")
 _HUBERT = flags.DEFINE_string("hubert_dir", None, "Both stages: the HuBERT folder (default: the motion config's).")
 _LPIPS_BACKBONE = flags.DEFINE_string("lpips_backbone", None, "Both stages: torchvision AlexNet/VGG16 weights.")
@@ -47,7 +48,7 @@ def main(argv):
         if _MOTION.value:
             result = dubbing.evaluate_dubbing(
                 _WORKDIR.value, _MOTION.value, _OUTPUT.value, dataset=config.data.name,
-                data_dir=config.data.data_dir, split=_SPLIT.value, max_clips=_MAX_CLIPS.value, max_frames=_MAX_FRAMES.value,
+                data_dir=config.data.data_dir, split=_SPLIT.value, seed=_SEED.value, max_clips=_MAX_CLIPS.value, max_frames=_MAX_FRAMES.value,
                 hubert_dir=_HUBERT.value,
                 scorer=score.make_scorer(_LPIPS_BACKBONE.value, _LPIPS_NET.value, _SYNCNET.value))
             for setting in ("reconstruction", "cross_audio"):

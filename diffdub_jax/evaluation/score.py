@@ -161,8 +161,13 @@ def score_videos(pairs: list[tuple[str, str, str]], scorer: Scorer, audio: dict[
         if cached:
             write_json(cached, clips[name])
     keys = [key for key in COLUMNS if all(key in metrics for metrics in clips.values())]
-    return {"clips": clips, "mean": {key: float(np.nanmean([metrics[key] for metrics in clips.values()]))
-                                     for key in keys}}
+    return {"clips": clips, "mean": {key: _mean([metrics[key] for metrics in clips.values()]) for key in keys}}
+
+
+def _mean(values: list[float]) -> float:
+    """Mean over the clips that have a value (LMD is NaN where no mouth was found in any frame)."""
+    values = [value for value in values if not np.isnan(value)]
+    return float(np.mean(values)) if values else float("nan")
 
 
 def table(scores: dict) -> str:
