@@ -23,14 +23,18 @@ class AudioError(ValueError):
     """A file that cannot be turned into audio; the message names the file and the reason."""
 
 
+def ffmpeg_span(start: float = 0.0, duration: float | None = None) -> list[str]:
+    """ffmpeg input options reading only `duration` seconds from `start` (seconds)."""
+    return (["-ss", f"{start:.6f}"] if start else []) + (["-t", f"{duration:.6f}"] if duration is not None else [])
+
+
 def load_audio(path: str, sample_rate: int = SAMPLE_RATE, *, start: float = 0.0,
                duration: float | None = None) -> np.ndarray:
     """Decodes the first audio stream of any file ffmpeg reads to mono float32 at sample_rate;
     `start` / `duration` (seconds) read only that span."""
     if not os.path.isfile(path):
         raise AudioError(f"{path}: no such file")
-    span = (["-ss", f"{start:.6f}"] if start else []) + (["-t", f"{duration:.6f}"] if duration is not None else [])
-    command = [imageio_ffmpeg.get_ffmpeg_exe(), "-nostdin", "-v", "error", *span, "-i", path, "-map", "0:a:0",
+    command = [imageio_ffmpeg.get_ffmpeg_exe(), "-nostdin", "-v", "error", *ffmpeg_span(start, duration), "-i", path, "-map", "0:a:0",
                "-ac", "1", "-ar", str(sample_rate), "-f", "f32le", "-"]
     result = subprocess.run(command, capture_output=True, check=False)
     if result.returncode != 0:

@@ -227,6 +227,14 @@ def crop_landmarks(frame: np.ndarray, box: CropBox, detector: LandmarkDetector,
     return rescale_points(faces[best].landmarks, working_size, box.side)
 
 
+def nearest_found(found: np.ndarray, frames: np.ndarray | None = None) -> np.ndarray:
+    """For each of `frames` (default: every frame), the nearest frame where `found` is True (the
+    earlier on a tie): whose landmarks stand in for a frame without a face."""
+    hits = np.flatnonzero(found)
+    frames = np.arange(len(found)) if frames is None else np.asarray(frames)
+    return hits[np.abs(frames[:, None] - hits[None]).argmin(axis=1)]
+
+
 def smooth_landmarks(landmarks: np.ndarray, found: np.ndarray,
                      window: int = SMOOTHING_WINDOW, order: int = SMOOTHING_ORDER) -> np.ndarray:
     """Savitzky-Golay smoothing in time, run by run: each stretch of consecutive found frames is

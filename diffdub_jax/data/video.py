@@ -27,6 +27,7 @@ from tqdm import tqdm
 from diffdub_jax.data import audio
 
 SCHEDULE_MODES = ("pingpong", "freeze", "loop")
+VIDEO_EXTENSIONS = (".mp4", ".mkv", ".webm", ".mov", ".avi", ".flv", ".m4v")  # what folders of videos are read for
 _AUDIO_STREAM = r"^\s*Stream #0:\d+\S*: Audio:"
 
 
@@ -126,10 +127,9 @@ def read_frames(path: str, info: VideoInfo | None = None, *, fps: float | None =
     """
     info = info or probe_video(path)
     frame_bytes = info.width * info.height * 3
-    span = (["-ss", f"{start:.6f}"] if start else []) + (["-t", f"{duration:.6f}"] if duration is not None else [])
     rate = ["-vf", f"fps={Fraction(fps).limit_denominator(1001)}"] if fps else ["-fps_mode", "cfr"]
-    command = [_ffmpeg(), "-nostdin", "-v", "error", *span, "-i", path, "-map", "0:v:0", *rate,
-               "-f", "rawvideo", "-pix_fmt", "rgb24", "-"]
+    command = [_ffmpeg(), "-nostdin", "-v", "error", *audio.ffmpeg_span(start, duration), "-i", path,
+               "-map", "0:v:0", *rate, "-f", "rawvideo", "-pix_fmt", "rgb24", "-"]
     with tempfile.TemporaryFile() as stderr:
         process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                    stderr=stderr, bufsize=frame_bytes)

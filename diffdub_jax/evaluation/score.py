@@ -29,7 +29,6 @@ from diffdub_jax.metrics import image
 from diffdub_jax.metrics.landmarks import mouth_landmark_distance
 
 CROP_SIZE = 256
-VIDEO_EXTENSIONS = (".mp4", ".mkv", ".webm", ".mov", ".avi", ".m4v")
 Lpips = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (N, H, W, 3) uint8 pairs -> (N,) distances
 Sync = Callable[[np.ndarray, np.ndarray], dict]  # (T, H, W, 3) uint8 face crops, 16 kHz waveform -> lse_d, lse_c
 
@@ -44,7 +43,7 @@ def _videos(path: str) -> dict[str, str]:
     if not os.path.isdir(path):
         raise ScoreError(f"{path}: no such file or directory")
     return {os.path.splitext(name)[0]: os.path.join(path, name) for name in sorted(os.listdir(path))
-            if os.path.splitext(name)[1].lower() in VIDEO_EXTENSIONS}
+            if os.path.splitext(name)[1].lower() in video.VIDEO_EXTENSIONS}
 
 
 def pair_videos(generated: str, reference: str) -> list[tuple[str, str, str]]:
@@ -58,7 +57,7 @@ def pair_videos(generated: str, reference: str) -> list[tuple[str, str, str]]:
     if unmatched:
         raise ScoreError(f"{generated}: no reference video in {reference} for {unmatched}")
     if not generated_videos:
-        raise ScoreError(f"{generated}: no video files ({', '.join(VIDEO_EXTENSIONS)})")
+        raise ScoreError(f"{generated}: no video files ({', '.join(video.VIDEO_EXTENSIONS)})")
     return [(name, generated_videos[name], reference_videos[name]) for name in sorted(generated_videos)]
 
 
@@ -91,7 +90,7 @@ class Scorer:
             ours = video.decode_to_memmap(generated, info, scratch, "generated.npy")
             theirs = video.decode_to_memmap(reference, reference_info, scratch, "reference.npy")
             track = faces.track_face(theirs, detector)
-            if track.box is None:
+            if track.box is None or not track.found.any():
                 raise ScoreError(f"{reference}: no face found, so there is no face crop to score")
             result = self._score_frames(ours, theirs, track, detector)
         if self.sync is not None:  # SyncNet's windows are 5 frames at 25 fps: other rates are resampled
@@ -105,7 +104,6 @@ class Scorer:
         values: dict[str, list] = {key: [] for key in ("psnr", "ssim", "face_psnr", "face_ssim", "edit_psnr",
                                                        "edit_ssim", "face_lpips", "edit_lpips")}
         lmd = []
-        found = np.flatnonzero(track.found)
         edit_landmarks = track.landmarks_at(CROP_SIZE)
         for start in tqdm(range(0, len(ours), self.batch), desc="score", leave=False):
             count = min(self.batch, len(ours) - start)
@@ -117,8 +115,8 @@ class Scorer:
             crop_a = np.stack([faces.crop_face(frame, track.box, CROP_SIZE) for frame in a])
             crop_b = np.stack([faces.crop_face(frame, track.box, CROP_SIZE) for frame in b])
             # frames where the reference's face was not found take the nearest found frame's mask
-            nearest = found[np.abs(index[:, None] - found[None]).argmin(axis=1)]
-            region = np.stack([masks.edit_mask(edit_landmarks[i], CROP_SIZE) for i in nearest])
+            region = np.stack([masks.edit_mask(edit_landmarks[i], CROP_SIZE)
+                               for i in faces.nearest_found(track.found, index)])
             face_ssim, edit_ssim = image.ssim(crop_a, crop_b, region)
             values["face_psnr"].append(image.psnr(crop_a, crop_b)[:count])
             values["face_ssim"].append(face_ssim[:count])

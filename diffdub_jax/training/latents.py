@@ -14,8 +14,7 @@ import os
 import numpy as np
 from tqdm import tqdm
 
-from diffdub_jax.data import datasets, pipeline
-from diffdub_jax.data import record_store
+from diffdub_jax.data import datasets, pipeline, record_store
 from diffdub_jax.serving.renderer_service import RendererService
 
 
@@ -36,8 +35,8 @@ def extract_latents(renderer_workdir: str, output: str, splits: tuple[str, ...] 
         counts[split] = len(source)
     mean, std = latent_statistics(output, "train" if "train" in splits else splits[0], counts)
     store.write_info({"renderer_workdir": os.path.abspath(renderer_workdir), "dataset": config.data.name,
-                        "latent_dim": int(config.model.embed_channels), "image_size": int(size), "clips": counts,
-                        "latent_mean": mean.tolist(), "latent_std": std.tolist()})
+                      "latent_dim": int(config.model.embed_channels), "image_size": int(size), "clips": counts,
+                      "latent_mean": mean.tolist(), "latent_std": std.tolist()})
     return counts
 
 

@@ -139,8 +139,7 @@ def build_clip(source: ClipSource, framing: Framing, detector: faces.LandmarkDet
     if not found.any():
         raise SkipClip("no face found in any frame")
     landmarks = faces.smooth_landmarks(landmarks, found)
-    nearest = np.flatnonzero(found)[np.abs(np.arange(num_frames)[:, None] - np.flatnonzero(found)).argmin(1)]
-    landmarks = rescale_points(landmarks[nearest], box.side, size)  # missing: the nearest found
+    landmarks = rescale_points(landmarks[faces.nearest_found(found)], box.side, size)  # missing: the nearest found
 
     before = min(framing.audio_context, source.start)
     try:

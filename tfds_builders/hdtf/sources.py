@@ -11,10 +11,10 @@ from __future__ import annotations
 import os
 import re
 
+from diffdub_jax.data import video
 from tfds_builders.hdtf import metadata
 from tfds_builders.hdtf.clips import ClipSource
 
-VIDEO_EXTENSIONS = (".mp4", ".mkv", ".webm", ".mov", ".avi", ".flv", ".m4v")
 # The 25 clips the release holds out for testing (DESIGN §2.5).
 TEST_CLIPS = frozenset({
     "WDA_BernieSanders_000", "WRA_CoryGardner0_000", "WDA_ChrisVanHollen0_000", "WDA_RonWyden1_000",
@@ -34,7 +34,7 @@ def _videos(manual_dir: str) -> dict[str, str]:
         group = os.path.basename(directory)
         for name in sorted(names):
             stem, extension = os.path.splitext(name)
-            if extension.lower() not in VIDEO_EXTENSIONS or name.startswith("."):
+            if extension.lower() not in video.VIDEO_EXTENSIONS or name.startswith("."):
                 continue
             path = os.path.join(directory, name)
             found.setdefault(stem, path)
