@@ -31,21 +31,28 @@ from diffdub_jax.inference.models import DubbingModels
 MIN_VIDEO_SIZE = 256  # dlib's HOG detector needs faces of about 80 px
 
 
-def clip_media(records: Sequence[Mapping]) -> tuple[list[np.ndarray], np.ndarray, float]:
-    """(frames, int16 waveform at 16 kHz aligned to them, fps) of a clip from its records (one, or
-    its segments in order; a segment's audio context is dropped)."""
-    frames, pieces = [], []
-    for record in sorted(records, key=lambda r: int(r.get("segment", 0))):
-        count = len(record["frames"]["image"])
-        frames += [datasets.decode_frame(png) for png in record["frames"]["image"]]
+def _segments(records: Sequence[Mapping]) -> list[Mapping]:
+    return sorted(records, key=lambda record: int(record.get("segment", 0)))
+
+
+def clip_waveform(records: Sequence[Mapping]) -> tuple[np.ndarray, float, int]:
+    """(int16 waveform at 16 kHz aligned to the frames, fps, number of frames) of a clip from its
+    records (one, or its segments; a segment's audio context is dropped). Decodes no frame."""
+    pieces = []
+    for record in _segments(records):
         start = int(record.get("waveform_offset", 0))
-        samples = int(round(count * int(record["sample_rate"]) / float(record["fps"])))
+        samples = int(round(len(record["frames"]["image"]) * int(record["sample_rate"]) / float(record["fps"])))
         pieces.append(np.asarray(record["waveform"], np.int16)[start:start + samples])
-    rate = int(records[0]["sample_rate"])
-    waveform = np.concatenate(pieces)
+    rate, waveform = int(records[0]["sample_rate"]), np.concatenate(pieces)
     if rate != audio.SAMPLE_RATE:
         waveform = np.round(audio.resample(waveform, rate) * 32767).astype(np.int16)
-    return frames, waveform, float(records[0]["fps"])
+    return waveform, float(records[0]["fps"]), sum(len(record["frames"]["image"]) for record in records)
+
+
+def clip_frames(records: Sequence[Mapping], count: int) -> list[np.ndarray]:
+    """The clip's first `count` frames, decoded."""
+    pngs = [png for record in _segments(records) for png in record["frames"]["image"]]
+    return [datasets.decode_frame(png) for png in pngs[:count]]
 
 
 def write_clip(frames: Sequence[np.ndarray], waveform: np.ndarray, fps: float, path: str) -> None:
@@ -62,6 +69,11 @@ def write_clip(frames: Sequence[np.ndarray], waveform: np.ndarray, fps: float, p
         os.remove(wav)
 
 
+def samples(frames: int, fps: float) -> int:
+    """16 kHz samples spanned by that many frames."""
+    return int(round(frames * audio.SAMPLE_RATE / fps))
+
+
 def cross_audio_pairs(names: Sequence[str], seed: int) -> dict[str, str]:
     """source clip -> the clip whose audio re-voices it: a seeded shuffle with no clip left on its own."""
     if len(names) < 2:
@@ -70,15 +82,15 @@ def cross_audio_pairs(names: Sequence[str], seed: int) -> dict[str, str]:
     return {names[order[i]]: names[order[(i + 1) % len(order)]] for i in range(len(order))}
 
 
-def _clips(name: str, split: str, data_dir: str, max_clips: int | None) -> dict[str, list]:
+def _clips(name: str, split: str, data_dir: str, max_clips: int | None) -> tuple[object, dict[str, list[int]]]:
+    """The split's clip source and, per clip name, its record indices (first max_clips names)."""
     source = datasets.clip_source(name, split, data_dir)
-    clips: dict[str, list] = {}
+    clips: dict[str, list[int]] = {}
     for index in range(len(source)):
-        record = source[index]
-        clip_id = record["clip_id"].decode() if isinstance(record["clip_id"], bytes) else str(record["clip_id"])
-        clips.setdefault(clip_id, []).append(record)
+        clip_id = source[index]["clip_id"]
+        clips.setdefault(clip_id.decode() if isinstance(clip_id, bytes) else str(clip_id), []).append(index)
     names = sorted(clips)[:max_clips] if max_clips else sorted(clips)
-    return {clip: clips[clip] for clip in names}
+    return source, {clip: clips[clip] for clip in names}
 
 
 def evaluate_dubbing(renderer_workdir: str, motion_workdir: str, output_dir: str, *, dataset: str, data_dir: str,
@@ -93,38 +105,40 @@ def evaluate_dubbing(renderer_workdir: str, motion_workdir: str, output_dir: str
     scorer = scorer or score.Scorer()
     if scorer.detector is None:
         scorer.detector = faces.DlibDetector()  # one detector for every dub and score
-    clips = _clips(dataset, split, data_dir, max_clips)
+    source, clips = _clips(dataset, split, data_dir, max_clips)
     folders = {kind: os.path.join(output_dir, kind) for kind in ("sources", "reconstruction", "cross_audio",
                                                                  "cross_audio_references", "scores/reconstruction",
                                                                  "scores/cross_audio")}
     for folder in folders.values():
         os.makedirs(folder, exist_ok=True)
-    media = {}
-    for clip, records in tqdm(clips.items(), desc="sources"):
-        frames, waveform, fps = clip_media(records)
-        if max_frames:
-            frames, waveform = frames[:max_frames], waveform[:int(round(max_frames * audio.SAMPLE_RATE / fps))]
-        media[clip] = frames, waveform, fps
-        path = os.path.join(folders["sources"], f"{clip}.mp4")
-        if not os.path.isfile(path):
-            write_clip(*media[clip], path)
+    tracks = {}  # clip -> (waveform, fps, frames): audio only, so a long test split fits in memory
+    for clip, indices in clips.items():
+        waveform, fps, count = clip_waveform([source[i] for i in indices])
+        count = min(count, max_frames or count)
+        tracks[clip] = waveform[:samples(count, fps)], fps, count
     partners = cross_audio_pairs(list(clips), seed)
+
+    def path(folder: str, clip: str) -> str:
+        return os.path.join(folders[folder], f"{clip}.mp4")
+
     for clip in tqdm(clips, desc="dubs"):
-        source = os.path.join(folders["sources"], f"{clip}.mp4")
-        generated = os.path.join(folders["reconstruction"], f"{clip}.mp4")
-        if not os.path.isfile(generated):
-            dub(source, generated, models, seed=seed, detector=scorer.detector)
-        frames, _, fps = media[clip]
-        voice = media[partners[clip]][1]
-        length = min(len(frames), int(len(voice) * fps / audio.SAMPLE_RATE))
-        reference = os.path.join(folders["cross_audio_references"], f"{clip}.mp4")
-        generated = os.path.join(folders["cross_audio"], f"{clip}.mp4")
-        if not os.path.isfile(reference):
-            write_clip(frames[:length], media[clip][1][:int(length * audio.SAMPLE_RATE / fps)], fps, reference)
-        if not os.path.isfile(generated):
+        waveform, fps, count = tracks[clip]
+        voice = tracks[partners[clip]][0]
+        length = min(count, int(len(voice) * fps / audio.SAMPLE_RATE))  # cross-audio: the shorter of the two
+        if not (os.path.isfile(path("sources", clip)) and os.path.isfile(path("cross_audio_references", clip))):
+            frames = clip_frames([source[i] for i in clips[clip]], count)  # decoded once, for both videos
+            if not os.path.isfile(path("sources", clip)):
+                write_clip(frames, waveform, fps, path("sources", clip))
+            if not os.path.isfile(path("cross_audio_references", clip)):
+                write_clip(frames[:length], waveform[:samples(length, fps)], fps,
+                           path("cross_audio_references", clip))
+        if not os.path.isfile(path("reconstruction", clip)):
+            dub(path("sources", clip), path("reconstruction", clip), models, seed=seed, detector=scorer.detector)
+        if not os.path.isfile(path("cross_audio", clip)):
             wav = os.path.join(folders["cross_audio"], f"{clip}.wav")
-            soundfile.write(wav, voice[:int(length * audio.SAMPLE_RATE / fps)], audio.SAMPLE_RATE)
-            dub(reference, generated, models, audio_path=wav, seed=seed, detector=scorer.detector)
+            soundfile.write(wav, voice[:samples(length, fps)], audio.SAMPLE_RATE)
+            dub(path("cross_audio_references", clip), path("cross_audio", clip), models, audio_path=wav, seed=seed,
+                detector=scorer.detector)
     result = {"dataset": dataset, "split": split, "clips": len(clips), "cross_audio_pairs": partners}
     for setting, references in (("reconstruction", "sources"), ("cross_audio", "cross_audio_references")):
         pairs = score.pair_videos(folders[setting], folders[references])
