@@ -19,22 +19,10 @@ from PIL import Image
 from diffdub_jax.data import datasets, video
 from diffdub_jax.data.files import write_json
 from diffdub_jax.data.pixels import rescale_points
+from diffdub_jax.evaluation.dubbing import upscaled_for_detection
 from diffdub_jax.inference.dub import dub
 from diffdub_jax.inference.models import DubbingModels
 from diffdub_jax.metrics import lipsync
-
-# 64 px synthetic frames -> 256 px video: dlib's detector needs faces of ~80 px. `infer` crops them
-# with the framing the renderer saved (the synthetic presets' data.crop_scale).
-SOURCE_SCALE = 4
-
-
-def _clip_frames(clip: Mapping, scale: int) -> list[np.ndarray]:
-    frames = [datasets.decode_frame(png) for png in clip["frames"]["image"]]
-    if scale == 1:
-        return frames
-    return [np.asarray(Image.fromarray(f).resize((f.shape[1] * scale, f.shape[0] * scale), Image.BICUBIC))
-            for f in frames]
-
 
 def _text(value) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
@@ -68,7 +56,10 @@ def _dub_and_score(source_clip: Mapping, audio_clip: Mapping, output_dir: str, m
     os.makedirs(output_dir, exist_ok=True)
     fps = float(source_clip["fps"])
     source_path, audio_path = os.path.join(output_dir, "source.mp4"), os.path.join(output_dir, "new_audio.wav")
-    source_frames = _clip_frames(source_clip, SOURCE_SCALE)
+    # 64 px synthetic frames -> 256 px video: dlib's detector needs faces of ~80 px. `infer` crops
+    # them with the framing the renderer saved (the synthetic presets' data.crop_scale).
+    source_frames, scale = upscaled_for_detection(
+        [datasets.decode_frame(png) for png in source_clip["frames"]["image"]])
     write_clip_audio(source_clip, audio_path)
     video.write_video(source_path, source_frames, fps, audio_path=audio_path)  # the source with its own voice
     write_clip_audio(audio_clip, audio_path)
@@ -78,7 +69,7 @@ def _dub_and_score(source_clip: Mapping, audio_clip: Mapping, output_dir: str, m
     order = result.schedule
     dubbed = np.stack(list(video.read_frames(dubbed_path)))
     undubbed = np.stack([source_frames[s] for s in order])  # the source, played against the new audio
-    landmarks = rescale_points(np.asarray(source_clip["frames"]["landmarks"])[order], 1, SOURCE_SCALE)
+    landmarks = rescale_points(np.asarray(source_clip["frames"]["landmarks"])[order], 1, scale)
     truth = np.asarray(audio_clip["frames"]["mouth"], np.float32)[:, 0]
     args = (truth, np.asarray(audio_clip["waveform"]), int(audio_clip["sample_rate"]), fps)
     scores = {"dubbed": score_lipsync(dubbed, landmarks, *args),

@@ -55,12 +55,19 @@ def clip_frames(records: Sequence[Mapping], count: int) -> list[np.ndarray]:
     return [datasets.decode_frame(png) for png in pngs[:count]]
 
 
-def write_clip(frames: Sequence[np.ndarray], waveform: np.ndarray, fps: float, path: str) -> None:
-    """An mp4 of the frames (upscaled to MIN_VIDEO_SIZE when smaller) with the 16 kHz waveform."""
+def upscaled_for_detection(frames: Sequence[np.ndarray]) -> tuple[list[np.ndarray], int]:
+    """Frames smaller than MIN_VIDEO_SIZE enlarged by the smallest integer factor that reaches it
+    (bicubic), and that factor: what a video of dataset frames needs for `infer` to find the face."""
     scale = max(1, math.ceil(MIN_VIDEO_SIZE / min(frames[0].shape[:2])))
-    if scale > 1:
-        frames = [np.asarray(Image.fromarray(f).resize((f.shape[1] * scale, f.shape[0] * scale), Image.BICUBIC))
-                  for f in frames]
+    if scale == 1:
+        return list(frames), 1
+    return [np.asarray(Image.fromarray(f).resize((f.shape[1] * scale, f.shape[0] * scale), Image.BICUBIC))
+            for f in frames], scale
+
+
+def write_clip(frames: Sequence[np.ndarray], waveform: np.ndarray, fps: float, path: str) -> None:
+    """An mp4 of the frames (upscaled_for_detection) with the 16 kHz waveform."""
+    frames, _ = upscaled_for_detection(frames)
     wav = path + ".tmp.wav"
     soundfile.write(wav, waveform, audio.SAMPLE_RATE)
     try:
