@@ -93,10 +93,10 @@ class Scorer:
             if track.box is None or not track.found.any():
                 raise ScoreError(f"{reference}: no face found, so there is no face crop to score")
             result = self._score_frames(ours, theirs, track, detector)
-        if self.sync is not None:  # SyncNet's windows are 5 frames at 25 fps: other rates are resampled
-            frames = video.read_frames(generated, info, fps=None if abs(info.fps - 25) < 1e-3 else 25)
-            result.update(self.sync(np.stack([faces.crop_face(frame, track.box, CROP_SIZE) for frame in frames]),
-                                    waveform))
+            if self.sync is not None:  # SyncNet's windows are 5 frames at 25 fps: other rates are resampled
+                frames = ours if abs(info.fps - 25) < 1e-3 else video.read_frames(generated, info, fps=25)
+                result.update(self.sync(np.stack([faces.crop_face(frame, track.box, CROP_SIZE) for frame in frames]),
+                                        waveform))
         return result
 
     def _score_frames(self, ours: np.ndarray, theirs: np.ndarray, track: faces.FaceTrack,
