@@ -19,7 +19,7 @@ Presets are small overrides of `real` (PRESETS below), each saying why it depart
 import ml_collections
 
 from diffdub_jax import release
-from diffdub_jax.data import pipeline
+from diffdub_jax.data import reading
 
 
 def get_config(preset: str = "real") -> ml_collections.ConfigDict:
@@ -31,7 +31,7 @@ def get_config(preset: str = "real") -> ml_collections.ConfigDict:
 
     data = config.data
     data.name = "hdtf"
-    data.update(pipeline.READ_DEFAULTS)  # data_dir, seed, read_threads, worker_processes, cache_clips
+    data.update(reading.READ_DEFAULTS)  # data_dir, seed, read_threads, worker_processes, cache_clips
     data.batch_size = 16
     data.latents_dir = ""  # what extract_latents wrote
     data.features_dir = ""  # what extract_audio_features wrote (HuBERT); empty: computed as clips are read

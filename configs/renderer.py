@@ -14,7 +14,7 @@ Presets are small overrides of `real` (PRESETS below), each saying why it depart
 import ml_collections
 
 from diffdub_jax import release
-from diffdub_jax.data import pipeline
+from diffdub_jax.data import reading
 
 
 def get_config(preset: str = "real") -> ml_collections.ConfigDict:
@@ -26,7 +26,7 @@ def get_config(preset: str = "real") -> ml_collections.ConfigDict:
 
     data = config.data
     data.name = "hdtf"
-    data.update(pipeline.READ_DEFAULTS)  # data_dir, seed, read_threads, worker_processes, cache_clips
+    data.update(reading.READ_DEFAULTS)  # data_dir, seed, read_threads, worker_processes, cache_clips
     data.batch_size = 32
 
     # 'uniform': the plain mean over the prediction's target, as the release; 'min_snr' (losses.py)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+import jax
 import ml_collections
 import orbax.checkpoint as ocp
 from etils import epath
@@ -147,8 +148,10 @@ class Workdir:
 
     def restore_variables(self, use_ema: bool = True) -> dict:
         """{'params': (EMA) parameters, 'batch_stats': BatchNorm statistics ({} if none)} of the
-        latest checkpoint, for inference or init_from."""
-        state = self._restore_latest("state", ocp.args.StandardRestore())
+        latest checkpoint, for inference or init_from, on this process's first device: a checkpoint
+        written on another platform (converted on a CPU, run on a GPU) restores too."""
+        here = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+        state = self._restore_latest("state", ocp.args.StandardRestore(fallback_sharding=here))
         return {"params": state["ema_params" if use_ema else "params"], "batch_stats": state.get("batch_stats", {})}
 
     def inference_config(self, stage: str) -> ml_collections.ConfigDict:

@@ -222,3 +222,9 @@ def test_infer_cli_reports_a_clear_error(tmp_path, stages):
         capture_output=True, text=True, check=False)
     assert process.returncode != 0 and "infer:" in process.stderr and "nope.mp4" in process.stderr
     assert "Traceback" not in process.stderr
+    steps = subprocess.run(
+        [sys.executable, "-m", "diffdub_jax.infer", f"--video={tmp_path / 'nope.mp4'}", "--sample_steps=37",
+         f"--output={tmp_path / 'o.mp4'}", f"--renderer_workdir={stages[0]}", f"--motion_workdir={stages[1]}"],
+        capture_output=True, text=True, check=False)
+    assert steps.returncode != 0 and "infer: cannot space 1000 timesteps into 37" in steps.stderr, steps.stderr
+    assert "Traceback" not in steps.stderr

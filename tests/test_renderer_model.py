@@ -16,7 +16,7 @@ from diffdub_jax.convert import torch_state
 from diffdub_jax.diffusion import ddim, losses
 from diffdub_jax.diffusion.schedule import Schedule
 from diffdub_jax.models.renderer import renderer_from_config
-from diffdub_jax.serving.renderer_service import render
+from diffdub_jax.serving.renderer_service import COMPUTE_DTYPES, RendererService, RenderOptions, render
 from diffdub_jax.training import loop
 from diffdub_jax.workdir import Workdir
 from renderer_fixtures import init, official_small_renderer, random_batch, randomise, tiny_config
@@ -343,3 +343,27 @@ def test_dpm_solver_follows_the_sampling_ode_closer_than_ddim_at_few_steps(predi
         solver_error = float(jnp.abs(ddim.dpm_solver_sample(denoise, schedule, x_T, image, mask, num_steps=steps)
                                      - solution).mean())
         assert solver_error < 0.5 * ddim_error, (steps, solver_error, ddim_error)
+
+
+def test_bfloat16_and_the_few_step_sampler_keep_the_known_region_and_approximate_float32():
+    """RenderOptions, as `infer --compute_dtype --sampler --sample_steps` passes them: the checkpoint's
+    config is left alone, bfloat16 renders keep the known region bit for bit and stay near float32."""
+    config = tiny_config()
+    params = randomise(init(official_small_renderer()))
+    batch = random_batch(32, 3)
+    z_sem = np.random.default_rng(0).normal(size=(3, config.model.embed_channels)).astype(np.float32)
+    renders = {}
+    for dtype in COMPUTE_DTYPES:
+        options = RenderOptions(dtype, "dpm_solver_2m", 5)
+        service = RendererService(options.applied_to(config), params, batch_size=4)
+        assert (service.sampler, service.num_steps, service.model.unet.dtype) == ("dpm_solver_2m", 5, jnp.dtype(dtype))
+        renders[dtype] = service.render(batch["image"], batch["reference"], batch["edit_mask"], service.noise(0),
+                                        z_sem=z_sem)
+    assert (config.model.compute_dtype, config.diffusion.sampler, config.diffusion.sample_steps) == ("float32", "ddim", 4)
+    known = batch["edit_mask"][..., 0] < 0.5
+    for out in renders.values():
+        assert np.array_equal(out[known], batch["image"][known])
+    difference = renders["bfloat16"] - renders["float32"]
+    assert 0 < np.abs(difference).mean() < 0.05, np.abs(difference).mean()  # rounding, not another image
+    with pytest.raises(ValueError, match="cannot space 1000 timesteps into 37"):
+        RenderOptions(num_steps=37).applied_to(config)

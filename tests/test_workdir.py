@@ -87,3 +87,18 @@ def test_resuming_on_another_version_of_the_dataset_is_refused(tmp_path):
         run.restore(1, jax.eval_shape(lambda s: s, state), newer)
     assert run.restore(1, jax.eval_shape(lambda s: s, state), config)[1] == {"position": 1}
     run.close()
+
+
+def test_variables_written_on_another_platform_restore_on_this_one(tmp_path):
+    """Weights converted on a CPU and used on a GPU (or the reverse): the checkpoint records the
+    devices it was written from, which do not exist here. Seen on an H200 with orbax 0.12.4."""
+    params = {"conv": {"kernel": jnp.arange(12.0).reshape(3, 4)}, "scale": jnp.ones((5,))}
+    run = Workdir(tmp_path / "run")
+    run.save_variables({"params": params}, load_config("renderer", "tiny"))
+    (sharding_file,) = (tmp_path / "run").rglob("state/_sharding")
+    sharding_file.write_text(sharding_file.read_text().replace("cpu:0", "cuda:0"))  # as a GPU writes it
+
+    restored = Workdir(tmp_path / "run").restore_variables()["params"]
+    np.testing.assert_array_equal(restored["conv"]["kernel"], params["conv"]["kernel"])
+    np.testing.assert_array_equal(restored["scale"], params["scale"])
+    assert restored["scale"].sharding.device_set == {jax.local_devices()[0]}

@@ -19,11 +19,11 @@ from etils import epath
 from PIL import Image
 
 from diffdub_jax.data.files import write_json
+from diffdub_jax.data.reading import DEFAULT_DATA_DIR
 
 import tfds_builders.hdtf  # noqa: F401  (registers the builders with TFDS)
 import tfds_builders.synthetic_talking_faces  # noqa: F401
 
-DEFAULT_DATA_DIR = os.path.join("data", "tfds")
 BUILD_SUMMARY = "build_summary.json"
 
 

@@ -42,7 +42,11 @@ def paste_face(frame: np.ndarray, rendered: np.ndarray, box: CropBox, edit_regio
     upscaled = Image.fromarray(np.asarray(rendered, np.uint8)).resize((box.side, box.side),
                                                                       Image.BICUBIC)
     out = np.array(frame)
-    region = cut(out, box)
-    blend = region * (1.0 - alpha) + np.asarray(upscaled, np.float32) * alpha
+    rows, cols = np.flatnonzero(alpha.any(axis=(1, 2))), np.flatnonzero(alpha.any(axis=(0, 2)))
+    if not len(rows):
+        return out
+    inside = np.s_[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]  # the blend's work: the lower face only
+    region, alpha = cut(out, box)[inside], alpha[inside]
+    blend = region * (1.0 - alpha) + np.asarray(upscaled, np.float32)[inside] * alpha
     region[...] = np.where(alpha > 0, np.clip(np.rint(blend), 0, 255), region).astype(np.uint8)
     return out

@@ -28,12 +28,6 @@ Example = dict[str, np.ndarray]
 Transform = Callable[[int, Mapping, np.random.Generator], Example]
 ClipFeatures = Callable[[Mapping], np.ndarray]  # a clip -> its audio features, 2 per video frame
 
-# How a stage config's `data` section reads its clips, by default: where the prepared dataset is,
-# the shuffling seed, grain's read threads and worker processes, and how many clips stay in memory
-# once read (0: read every visit).
-READ_DEFAULTS = {"data_dir": datasets.DEFAULT_DATA_DIR, "seed": 0, "read_threads": 2, "worker_processes": 0,
-                 "cache_clips": 0}
-
 
 def _decode_at_size(png: bytes, size: int) -> tuple[np.ndarray, tuple[int, int]]:
     """Decodes a frame, resized to size x size if needed; also returns its stored (width, height)."""

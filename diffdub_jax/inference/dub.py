@@ -8,6 +8,7 @@ file and renamed only when complete; every input is checked before the long work
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import os
 import tempfile
@@ -22,7 +23,9 @@ from diffdub_jax.data.pixels import to_uint8, to_unit_range
 from diffdub_jax.inference.models import DubbingModels
 from diffdub_jax.serving.motion_service import REFERENCE_MODES, reference_indices
 
-STAGES = ("load", "detect", "audio", "motion", "render", "paste", "encode")
+# "masks" is the host's share of rendering (edit masks, dispatch); "render" the wait for the
+# device, which works on one batch while the host pastes and encodes the one before.
+STAGES = ("load", "detect", "audio", "motion", "masks", "render", "paste", "encode")
 
 
 class NoFaceError(ValueError):
@@ -150,33 +153,54 @@ def dub(video_path: str, output_path: str, models: DubbingModels, *, audio_path:
             return landmarks[nearby[track.found[nearby]]]
 
         x_T = renderer.noise(seed)
-        with video.VideoWriter(output_path, info.fps, audio_path=audio_source) as writer:
+
+        def submit(start: int) -> tuple:
+            """Masks for the output frames from start on, and their render started on the device."""
+            outputs = np.arange(start, min(start + batch_size, num_output))
+            sources = schedule[outputs]
+            with_face = track.found[sources]
+            if not with_face.any():
+                return outputs, sources, with_face, None, None
+            edit = np.stack(list(host_threads.map(
+                lambda s: masks.edit_mask(mask_landmarks(s), size, renderer.framing.mask_dilation), sources[with_face])
+            )).astype(np.float32)
+            pending = renderer.submit(to_unit_range(crops[sources[with_face]]), reference_image, edit[..., None],
+                                      x_T, z_sem=latents[outputs[with_face]])
+            return outputs, sources, with_face, edit, pending
+
+        def finish(outputs, sources, with_face, edit, pending) -> None:
+            """Waits for a batch's renders, pastes them into the source frames and encodes those."""
+            nonlocal tick
+            rendered = dict(zip(outputs[with_face], to_uint8(pending.result()))) if pending else {}
+            edit_regions = dict(zip(outputs[with_face], edit)) if pending else {}
+            tick = timer.add("render", tick)
+
+            def compose(t: int, s: int) -> np.ndarray:
+                frame = np.asarray(frames[s])
+                return paste.paste_face(frame, rendered[t], track.box, edit_regions[t]) if t in rendered else frame
+
+            composed = list(host_threads.map(compose, outputs, sources))  # numpy, PIL and scipy release the GIL
+            if on_frame is not None:
+                for t, s, frame in zip(outputs, sources, composed):
+                    on_frame(int(t), int(s), frame)
+            tick = timer.add("paste", tick)
+            for frame in composed:
+                writer.write(frame)
+            tick = timer.add("encode", tick)
+
+        # One batch in flight while the previous one is pasted and encoded: the device and the
+        # host work at the same time.
+        with (video.VideoWriter(output_path, info.fps, audio_path=audio_source) as writer,
+              concurrent.futures.ThreadPoolExecutor(min(8, os.cpu_count() or 1)) as host_threads):
+            in_flight = None
             for start in tqdm(range(0, num_output, batch_size), desc="render"):
-                outputs = np.arange(start, min(start + batch_size, num_output))
-                sources = schedule[outputs]
-                with_face = track.found[sources]
-                rendered, edit_regions = {}, {}
-                if with_face.any():
-                    chosen = sources[with_face]
-                    edit = np.stack([masks.edit_mask(mask_landmarks(s), size, renderer.framing.mask_dilation)
-                                     for s in chosen]).astype(np.float32)
-                    images = renderer.render(to_unit_range(crops[chosen]), reference_image, edit[..., None], x_T,
-                                             z_sem=latents[outputs[with_face]])
-                    rendered = dict(zip(outputs[with_face], to_uint8(images)))
-                    edit_regions = dict(zip(outputs[with_face], edit))
-                tick = timer.add("render", tick)
-                composed = []
-                for t, s in zip(outputs, sources):
-                    frame = np.asarray(frames[s])
-                    if t in rendered:
-                        frame = paste.paste_face(frame, rendered[t], track.box, edit_regions[t])
-                    composed.append(frame)
-                    if on_frame is not None:
-                        on_frame(int(t), int(s), frame)
-                tick = timer.add("paste", tick)
-                for frame in composed:
-                    writer.write(frame)
-                tick = timer.add("encode", tick)
+                batch = submit(start)
+                tick = timer.add("masks", tick)
+                if in_flight is not None:
+                    finish(*in_flight)
+                in_flight = batch
+            if in_flight is not None:
+                finish(*in_flight)
         tick = timer.add("encode", tick)  # closing the writer muxes the audio
     return DubResult(output_path, num_output, info.fps, info.width, info.height,
                      int(track.found[schedule].sum()), {k: round(v, 3) for k, v in timer.seconds.items()},

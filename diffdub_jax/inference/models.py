@@ -11,7 +11,7 @@ import os
 
 from diffdub_jax.serving.audio_frontend import AudioFrontend
 from diffdub_jax.serving.motion_service import MotionService
-from diffdub_jax.serving.renderer_service import RendererService
+from diffdub_jax.serving.renderer_service import RendererService, RenderOptions
 from diffdub_jax.workdir import CheckpointMismatchError
 
 
@@ -23,12 +23,13 @@ class DubbingModels:
 
     @classmethod
     def load(cls, renderer_workdir: str | os.PathLike, motion_workdir: str | os.PathLike, batch_size: int = 16,
-             hubert_dir: str | None = None) -> "DubbingModels":
+             hubert_dir: str | None = None, render_options: RenderOptions | None = None) -> "DubbingModels":
         """Both stages from their workdirs; batch_size frames are rendered per call; hubert_dir
-        overrides the HuBERT folder the motion config names. Checks, in about a second, that the
+        overrides the HuBERT folder the motion config names; render_options the renderer's dtype,
+        sampler and steps. Checks, in about a second, that the
         checkpoints are readable and fit each other and that the audio features can be made;
         the weights load on first use."""
-        renderer = RendererService.from_workdir(renderer_workdir, batch_size)
+        renderer = RendererService.from_workdir(renderer_workdir, batch_size, render_options)
         motion = MotionService.from_workdir(motion_workdir)
         if renderer.latent_dim != motion.latent_dim:
             raise CheckpointMismatchError(

@@ -8,6 +8,7 @@ service compiles each program once; outputs come back as numpy arrays of the inp
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 from typing import Any, Callable
@@ -42,6 +43,37 @@ def render(params, batch: dict, x_T: jnp.ndarray, *, model: Renderer, schedule: 
     return ddim.SAMPLERS[sampler](denoise, schedule, x_T, batch["image"], batch["edit_mask"], num_steps=num_steps)
 
 
+@dataclasses.dataclass(frozen=True)
+class RenderOptions:
+    """How a trained renderer samples, where the user may differ from its checkpoint's config:
+    compute dtype ('bfloat16' halves the UNet's time on accelerators; GroupNorm statistics and the
+    sampler's arithmetic stay float32), sampler (ddim.SAMPLERS) and steps. None keeps the config's."""
+
+    compute_dtype: str | None = None
+    sampler: str | None = None
+    num_steps: int | None = None
+
+    def applied_to(self, config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+        if self.compute_dtype not in (None, *COMPUTE_DTYPES):
+            raise ValueError(f"unknown compute dtype {self.compute_dtype!r}; choose one of {COMPUTE_DTYPES}")
+        if self.sampler not in (None, *ddim.SAMPLERS):
+            raise ValueError(f"unknown sampler {self.sampler!r}; choose one of {sorted(ddim.SAMPLERS)}")
+        if self.num_steps is not None:
+            ddim.ddim_timesteps(int(config.diffusion.num_timesteps), self.num_steps)  # a clear error for bad steps
+        config = config.copy_and_resolve_references()
+        with config.unlocked():
+            if self.compute_dtype:
+                config.model.compute_dtype = self.compute_dtype
+            if self.sampler:
+                config.diffusion.sampler = self.sampler
+            if self.num_steps:
+                config.diffusion.sample_steps = self.num_steps
+        return config
+
+
+COMPUTE_DTYPES = ("float32", "bfloat16")
+
+
 def _pad_to(array: np.ndarray, length: int) -> np.ndarray:
     array = np.asarray(array)
     return np.concatenate([array, np.zeros((length - len(array),) + array.shape[1:], array.dtype)])
@@ -68,10 +100,11 @@ class RendererService:
         self.schedule = Schedule.from_config(config.diffusion)
 
     @classmethod
-    def from_workdir(cls, workdir: str | os.PathLike, batch_size: int = 16) -> "RendererService":
+    def from_workdir(cls, workdir: str | os.PathLike, batch_size: int = 16,
+                     options: "RenderOptions | None" = None) -> "RendererService":
         run = Workdir(workdir)
-        return cls(run.inference_config("renderer"), None, batch_size,
-                   load_params=lambda: run.restore_variables()["params"])
+        config = (options or RenderOptions()).applied_to(run.inference_config("renderer"))
+        return cls(config, None, batch_size, load_params=lambda: run.restore_variables()["params"])
 
     @property
     def params(self):
@@ -119,11 +152,13 @@ class RendererService:
                for part in self._batches(len(crops))]
         return np.concatenate(out) if out else np.zeros((0, self.latent_dim), np.float32)
 
-    def render(self, images: np.ndarray, references: np.ndarray, edit_masks: np.ndarray, x_T: np.ndarray,
-               z_sem: np.ndarray | None = None, encoder_crops: np.ndarray | None = None) -> np.ndarray:
-        """(N, S, S, 3) renders in [-1, 1] of images (N, S, S, 3) with their edit regions (N, S, S,
-        1) redrawn from z_sem (N, D), or from the encoding of encoder_crops (reconstruction).
-        references: (N, S, S, 3 R), or one (S, S, 3 R) for every frame. x_T: (1, S, S, 3)."""
+    def submit(self, images: np.ndarray, references: np.ndarray, edit_masks: np.ndarray, x_T: np.ndarray,
+               z_sem: np.ndarray | None = None, encoder_crops: np.ndarray | None = None) -> "PendingRender":
+        """Starts rendering (N, S, S, 3) images in [-1, 1] with their edit regions (N, S, S, 1)
+        redrawn from z_sem (N, D), or from the encoding of encoder_crops (reconstruction), and
+        returns at once: JAX runs the batches on the device while the caller works on the host
+        (`dub` pastes and encodes the previous batch). references: (N, S, S, 3 R), or one
+        (S, S, 3 R) for every frame. x_T: (1, S, S, 3)."""
         if (z_sem is None) == (encoder_crops is None):
             raise ValueError("render needs exactly one of z_sem and encoder_crops")
         if z_sem is None:
@@ -131,12 +166,28 @@ class RendererService:
         references = np.asarray(references)
         if references.ndim == 3:
             references = np.broadcast_to(references[None], (len(images),) + references.shape)
-        out = []
+        parts = []
         for part in self._batches(len(images)):
             inputs = {"image": _pad_to(images[part], self.batch_size),
                       "reference": _pad_to(references[part], self.batch_size),
                       "edit_mask": _pad_to(edit_masks[part], self.batch_size)}
             rendered = self._render(self.params, inputs, np.asarray(x_T, np.float32),
                                     _pad_to(np.asarray(z_sem[part], np.float32), self.batch_size))
-            out.append(np.asarray(rendered)[: part.stop - part.start])
-        return np.concatenate(out)
+            parts.append((rendered, part.stop - part.start))
+        return PendingRender(parts)
+
+    def render(self, images: np.ndarray, references: np.ndarray, edit_masks: np.ndarray, x_T: np.ndarray,
+               z_sem: np.ndarray | None = None, encoder_crops: np.ndarray | None = None) -> np.ndarray:
+        """`submit`, waited for: the (N, S, S, 3) renders in [-1, 1]."""
+        return self.submit(images, references, edit_masks, x_T, z_sem, encoder_crops).result()
+
+
+@dataclasses.dataclass
+class PendingRender:
+    """Renders under way on the device: (padded batch, frames of it that count) per batch."""
+
+    parts: list
+
+    def result(self) -> np.ndarray:
+        """The renders as one numpy array, waiting for the device if it is still at work."""
+        return np.concatenate([np.asarray(rendered)[:count] for rendered, count in self.parts])
