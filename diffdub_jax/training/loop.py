@@ -58,6 +58,19 @@ def _with_pretrained(state: TrainState, init_from: str, shardings: Any) -> Train
     return jax.device_put(state, shardings)
 
 
+def state_layout(stage: "Stage", model, config: ml_collections.ConfigDict, optimizer, mesh):
+    """(initial_state, its abstract shapes, their shardings): jit(initial_state, out_shardings=
+    shardings)() creates each device's part where it lives, so with FSDP no host ever holds the
+    whole state, and a resume restores into the shapes without initialising first."""
+
+    def initial_state() -> TrainState:
+        variables = stage.init_variables(model, config, jax.random.key(config.seed))
+        return create_state(variables["params"], optimizer, variables.get("batch_stats"))
+
+    abstract_state = jax.eval_shape(initial_state)
+    return initial_state, abstract_state, parallel.parameter_sharding(abstract_state, mesh, config.train.fsdp)
+
+
 def run_stage(stage: "Stage", config: ml_collections.ConfigDict, workdir: str, *,
               stop_after: int | None = None) -> TrainState:
     """Trains (or resumes) `stage` in workdir. stop_after ends the run early at that step, as a
@@ -77,13 +90,7 @@ def run_stage(stage: "Stage", config: ml_collections.ConfigDict, workdir: str, *
 
     model = stage.build_model(config)
     optimizer = make_optimizer(config.train)
-
-    def initial_state() -> TrainState:
-        variables = stage.init_variables(model, config, jax.random.key(config.seed))
-        return create_state(variables["params"], optimizer, variables.get("batch_stats"))
-
-    abstract_state = jax.eval_shape(initial_state)
-    state_sharding = parallel.parameter_sharding(abstract_state, mesh, config.train.fsdp)
+    initial_state, abstract_state, state_sharding = state_layout(stage, model, config, optimizer, mesh)
     workdir = Workdir(workdir)
     run = workdir.train_checkpoints(keep=config.train.keep_checkpoints)
     latest = run.latest_step()
