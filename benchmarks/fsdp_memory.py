@@ -23,14 +23,14 @@ from __future__ import annotations
 
 import json
 import os
-import pathlib
 import resource
 import subprocess
 import sys
 
 from absl import app, flags
 
-_ROOT = pathlib.Path(__file__).resolve().parent.parent
+from config_loader import load_config
+
 _STAGE = flags.DEFINE_string("stage", "renderer", "Stage config (configs/<stage>.py).")
 _PRESET = flags.DEFINE_string("preset", "real", "Its preset.")
 _LAYOUTS = flags.DEFINE_list("layouts", ["fsdp:8", "replicated:1", "replicated:2", "replicated:4"],
@@ -41,14 +41,12 @@ _CHILD = flags.DEFINE_string("child", None, "Internal: the layout to measure in 
 def measure(layout: str) -> dict:
     """Creates the state in this process (XLA_FLAGS already names the device count)."""
     import jax  # pylint: disable=import-outside-toplevel
-    from ml_collections.config_flags.config_flags import ConfigFileFlagParser  # pylint: disable=import-outside-toplevel
 
     from diffdub_jax import parallel, stages  # pylint: disable=import-outside-toplevel
     from diffdub_jax.training.loop import state_layout  # pylint: disable=import-outside-toplevel
     from diffdub_jax.training.state import make_optimizer  # pylint: disable=import-outside-toplevel
 
-    config = ConfigFileFlagParser("config", lock_config=False).parse(f"{_ROOT / 'configs' / _STAGE.value}.py:"
-                                                                     f"{_PRESET.value}")
+    config = load_config(_STAGE.value, _PRESET.value)
     config.train.fsdp = layout == "fsdp"
     stage, mesh = stages.get(config.stage), parallel.make_mesh()
     model, optimizer = stage.build_model(config), make_optimizer(config.train)

@@ -40,12 +40,11 @@ import time
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from absl import app, flags
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "tests"))
 import hdtf_fixtures  # noqa: E402  (benchmarks make their data as the tests do)
-from conftest import load_config  # noqa: E402
+from config_loader import load_config  # noqa: E402
 
 from diffdub_jax.data import datasets, faces, pipeline, video  # noqa: E402
 from diffdub_jax.models import motion as motion_model  # noqa: E402
@@ -57,12 +56,10 @@ from tfds_builders.hdtf import clips  # noqa: E402
 _SECONDS = flags.DEFINE_float("seconds", 10.0, "Length of the benchmark's source video.")
 _EXAMPLES = flags.DEFINE_integer("examples", 64, "Stage-1 examples to time.")
 
-
 def _timed(fn):
     start = time.perf_counter()
     result = fn()
     return time.perf_counter() - start, result
-
 
 def build_phases(root: str) -> list[tuple[str, float]]:
     """Seconds per phase for one clip of the source video (phases run one after another)."""
@@ -82,7 +79,6 @@ def build_phases(root: str) -> list[tuple[str, float]]:
               ("crop/resize", crop), ("PNG encode", encode)]
     return phases + [("write + the rest", whole - sum(t for _, t in phases)), ("whole build", whole)]
 
-
 def stage1_input(data_dir: str) -> tuple[float, float]:
     """(examples/s on one host core, MB per record) of the real renderer pipeline."""
     config = load_config("renderer", "real")
@@ -94,7 +90,6 @@ def stage1_input(data_dir: str) -> tuple[float, float]:
     record = source[0]
     megabytes = sum(len(png) for png in record["frames"]["image"]) / 1e6
     return _EXAMPLES.value / seconds, megabytes * 325 / len(record["frames"]["image"])
-
 
 def stage2_features() -> tuple[float, float]:
     """(HuBERT-large s per example, the real motion train step s per example), batch 2."""
@@ -125,7 +120,6 @@ def stage2_features() -> tuple[float, float]:
     step_seconds, _ = _timed(lambda: jax.block_until_ready(step(state, inputs, jax.random.key(1))[1]))
     return hubert_seconds / batch, step_seconds / batch
 
-
 def main(argv):
     del argv
     with tempfile.TemporaryDirectory() as root:
@@ -146,7 +140,6 @@ def main(argv):
     print(f"HuBERT-large on one example's 16 s of audio: {hubert:.2f} s; the real motion train step: "
           f"{step:.2f} s per example (in-step features would multiply the step time by {(hubert + step) / step:.1f})")
     print("feature store: 25 x 1024 float16 at 50 Hz = 2.56 MB per audio second (HDTF, 16 h: 147 GB)")
-
 
 if __name__ == "__main__":
     app.run(main)

@@ -27,10 +27,9 @@ import sys
 import time
 
 from absl import app, flags, logging
-from ml_collections.config_flags.config_flags import ConfigFileFlagParser
 
-_ROOT = pathlib.Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(_ROOT / "tests"))  # hdtf_fixtures, which makes the source clip
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "tests"))  # hdtf_fixtures: the clip
+from config_loader import load_config  # noqa: E402
 
 _WORKDIR = flags.DEFINE_string("workdir", "/tmp/bench_infer", "Where the clip, the random checkpoints, the cache "
                                "and the outputs go.")
@@ -85,12 +84,6 @@ def source_clip(workdir: pathlib.Path) -> str:
         hdtf_fixtures.talking_video(str(path), _SECONDS.value, fps=25, size=(width, height),
                                     face_size=0.3 * height, audio_rate=16000, stereo=False)
     return str(path)
-
-
-def load_config(name: str, preset: str):
-    """configs/<name>.py:<preset> as --config reads it (not through tests/conftest.py, which slows
-    XLA's code generation down for the tests' sake)."""
-    return ConfigFileFlagParser("config", lock_config=False).parse(f"{_ROOT / 'configs' / name}.py:{preset}")
 
 
 def random_checkpoints(workdir: pathlib.Path) -> tuple[str, str]:
