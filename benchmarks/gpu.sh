@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The GPU measurements of issue 19 in one run, on a machine with CUDA JAX and this package installed:
 # the 256 px render grid (samplers x batch x dtype, bf16 vs f32 on the same frames), then `infer`
-# end to end twice (the second from the compilation cache). About 8 minutes on an H200.
+# end to end twice (the second from the compilation cache). Not yet run whole: its batch-32 rows took
+# 197 s on an H200 (2026-12-01).
 # Usage: bash benchmarks/gpu.sh [OUTPUT_DIR [more benchmarks/infer.py flags, e.g. --video= --detections=]]
 set -euo pipefail
 out=${1:-gpu_benchmarks}
