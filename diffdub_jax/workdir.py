@@ -21,6 +21,8 @@ import ml_collections
 import orbax.checkpoint as ocp
 from etils import epath
 
+from diffdub_jax.data.files import is_url
+
 ITEMS = ("state", "data", "config")
 
 
@@ -54,7 +56,7 @@ def _comparable(value: Any) -> Any:
 def as_path(path: str | os.PathLike) -> epath.Path:
     """An epath for a local path (made absolute) or a URL such as gs://bucket/run (kept as it is)."""
     text = os.fspath(path)
-    return epath.Path(text if "://" in text else os.path.abspath(text))
+    return epath.Path(text if is_url(text) else os.path.abspath(text))
 
 
 class RunCheckpoints:
