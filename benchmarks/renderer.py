@@ -94,8 +94,23 @@ def batch_of(size: int, frames: int, references: int) -> dict:
             "edit_mask": mask}
 
 
+def preset_config(preset: str):
+    """--config's file at this preset, as `--config=FILE:PRESET` reads it."""
+    return ConfigFileFlagParser("config", lock_config=False).parse(f"{_CONFIG.value}:{preset}")
+
+
+def unet_forward(model: Renderer):
+    """One denoising call of the UNet at t = 500 with zero z_sem: what the FLOP count and the
+    forward time measure."""
+    def forward(params, batch):
+        frames = batch["image"].shape[0]
+        return model.apply({"params": params}, batch["image"], batch["reference"], jnp.full((frames,), 500),
+                           jnp.zeros((frames, model.unet.embed_channels)), method=Renderer.denoise)
+    return forward
+
+
 def measure(preset: str, peak: float) -> dict:
-    config = ConfigFileFlagParser("config", lock_config=False).parse(f"{_CONFIG.value}:{preset}")
+    config = preset_config(preset)
     config.model.compute_dtype = _DTYPE.value
     size = config.data.image_size
     model = renderer_from_config(config)
@@ -105,14 +120,10 @@ def measure(preset: str, peak: float) -> dict:
     repeats = _REPEATS.value
 
     one = batch_of(size, 1, config.data.num_references)
-    z = jnp.zeros((1, config.model.embed_channels))
-    def unet_forward(p, b):
-        return model.apply({"params": p}, b["image"], b["reference"], jnp.array([500]), z, method=Renderer.denoise)
-
-    flops = flops_of(unet_forward, params, one)  # lowering only: cheap
+    flops = flops_of(unet_forward(model), params, one)  # lowering only: cheap
     row["forward_gflop"] = flops / 1e9
     if "forward" in _MEASURE.value:
-        seconds = timed(jax.jit(unet_forward), params, one, repeats=repeats, label=f"{preset} forward")
+        seconds = timed(jax.jit(unet_forward(model)), params, one, repeats=repeats, label=f"{preset} forward")
         row.update(forward_s=seconds, forward_peak_fraction=flops / seconds / peak)
 
     if "train" in _MEASURE.value:  # imported here: the render table runs without the data libraries
@@ -143,14 +154,11 @@ def with_zero_layers_redrawn(params, seed: int = 0):
 
 def render_rows(preset: str, peaks: dict[str, float]):
     """Yields one row per dtype x batch x sampler:steps (see the module docstring)."""
-    config = ConfigFileFlagParser("config", lock_config=False).parse(f"{_CONFIG.value}:{preset}")
+    config = preset_config(preset)
     size, references, width = config.data.image_size, config.data.num_references, config.model.embed_channels
-    params = with_zero_layers_redrawn(
-        jax.jit(lambda key: init_variables(renderer_from_config(config), key))(jax.random.key(0))["params"])
-    one = batch_of(size, 1, references)
     model = renderer_from_config(config)
-    unet_flops = flops_of(lambda p, b: model.apply({"params": p}, b["image"], b["reference"], jnp.array([500]),
-                                                   jnp.zeros((1, width)), method=Renderer.denoise), params, one)
+    params = with_zero_layers_redrawn(jax.jit(lambda key: init_variables(model, key))(jax.random.key(0))["params"])
+    unet_flops = flops_of(unet_forward(model), params, batch_of(size, 1, references))
     renders = {}  # (batch, sampler) -> dtype -> frames
     for batch in map(int, _RENDER_BATCHES.value):
         frames = batch_of(size, batch, references)
