@@ -91,15 +91,17 @@ def dub(video_path: str, output_path: str, models: DubbingModels, *, audio_path:
     to its place once finished."""
     if not any(files.is_url(path) for path in (video_path, output_path, audio_path)):
         return dub_local(video_path, output_path, models, audio_path=audio_path, **options)
-    if files.is_url(output_path):
+    remote_output = files.is_url(output_path)
+    if remote_output:
         files.check_remote_destination(output_path)
     with tempfile.TemporaryDirectory(prefix="diffdub_staging_") as staging:
-        local_output = os.path.join(staging, "output", os.path.basename(output_path))
-        os.makedirs(os.path.dirname(local_output))
-        result = dub_local(files.local_copy(video_path, staging), local_output if files.is_url(output_path) else
-                           output_path, models, audio_path=audio_path and files.local_copy(audio_path, staging),
-                           **options)
-        if files.is_url(output_path):
+        local_output = output_path
+        if remote_output:  # its own folder: the staged source may have the same name
+            local_output = os.path.join(staging, "output", os.path.basename(output_path))
+            os.makedirs(os.path.dirname(local_output))
+        result = dub_local(files.local_copy(video_path, staging), local_output, models,
+                           audio_path=audio_path and files.local_copy(audio_path, staging), **options)
+        if remote_output:
             files.upload(local_output, output_path)
     return dataclasses.replace(result, output=output_path)
 
