@@ -9,11 +9,16 @@ import os
 from etils import epath
 
 
-def write_json(path: str, value: dict) -> None:
-    """Writes value to path (local or a gs:// URL) as indented JSON through a temporary file, then renames it."""
-    temporary = epath.Path(path + ".tmp")
-    temporary.write_text(json.dumps(value, indent=2), encoding="utf-8")
+def write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Writes data to path (local or a gs:// URL) through a temporary file, then renames it."""
+    temporary = epath.Path(f"{os.fspath(path)}.tmp")
+    temporary.write_bytes(data)
     temporary.replace(epath.Path(path))
+
+
+def write_json(path: str, value: dict) -> None:
+    """Writes value to path (local or a gs:// URL) as indented JSON, whole or not at all."""
+    write_bytes(path, json.dumps(value, indent=2).encode("utf-8"))
 
 
 def is_url(path: str | os.PathLike | None) -> bool:

@@ -16,7 +16,7 @@ import ml_collections
 import numpy as np
 from etils import epath
 
-from diffdub_jax.data.files import is_url, write_json
+from diffdub_jax.data.files import is_url, write_bytes, write_json
 
 
 class RecordStore:
@@ -46,9 +46,7 @@ class RecordStore:
         path.parent.mkdir(parents=True, exist_ok=True)
         buffer = io.BytesIO()
         np.save(buffer, array)
-        temporary = epath.Path(f"{path}.tmp")
-        temporary.write_bytes(buffer.getvalue())
-        temporary.replace(path)
+        write_bytes(path, buffer.getvalue())
 
     def write_info(self, info: dict) -> None:
         """Records what was extracted (written last: its presence marks a finished extraction)."""
