@@ -14,8 +14,10 @@ from __future__ import annotations
 import sys
 
 import jax
+from orbax.checkpoint import multihost
 
 EXPLICIT_FLAGS = ("--coordinator_address", "--num_processes", "--process_id")
+BARRIER_TIMEOUT_S = 3600  # the slowest host's compile of a real config, with room to spare
 
 
 def check_settings(coordinator_address: str | None, num_processes: int | None,
@@ -64,6 +66,13 @@ def initialize_distributed(coordinator_address: str | None = None, num_processes
                          "and Open MPI give --coordinator_address, --num_processes and --process_id "
                          "on every machine") from error
     return True
+
+
+def wait_for_all_processes(name: str, timeout_s: int = BARRIER_TIMEOUT_S) -> None:
+    """Returns once every process has called it with this name (a no-op in a single process).
+    A barrier of the coordinator, not a collective: it needs no device communicator set up, and
+    it waits up to timeout_s, where collectives give up on a late peer much sooner."""
+    multihost.get_barrier_sync_fn()(key=name, timeout_ms=timeout_s * 1000)
 
 
 def describe_processes() -> str:

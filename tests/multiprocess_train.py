@@ -1,11 +1,13 @@
 """One process of a multi-process training of the tiny renderer on the CPU, as a pod host runs it.
 
     XLA_FLAGS=--xla_force_host_platform_device_count=4 python tests/multiprocess_train.py \
-        --process_id=0 --num_processes=2 --port=PORT --data_dir=D --workdir=W --out=O
+        --process_id=0 --num_processes=2 --port=PORT --data_dir=D --workdir=W --out=O \
+        --layouts=replicated,fsdp
 
 Processes meet through jax.distributed on localhost and exchange gradients with CPU (gloo)
-collectives. Each writes the record indices it read, in order, to O.records.<process>.json;
-process 0 writes the final parameters to O.npz. With --num_processes=1 --shards=2 a single process
+collectives. They train once per parameter layout (in W/<layout>); each writes the record indices
+it read, in order, to O.<layout>.records.<process>.json, and process 0 writes the final
+parameters to O.<layout>.npz. With --num_processes=1 --shards=2 a single process
 reads the two hosts' shards itself and trains on their concatenation: the same global batches as
 the 2-process run, on one process's devices (the reference the test compares with).
 """
@@ -73,18 +75,12 @@ def main():
         parser.add_argument(f"--{name}", type=int, default=None)
     for name in ("data_dir", "workdir", "out"):
         parser.add_argument(f"--{name}")
-    parser.add_argument("--fsdp", action="store_true")
+    parser.add_argument("--layouts", default="fsdp", help="comma-separated: replicated, fsdp")
     args = parser.parse_args()
 
     if args.num_processes > 1:  # as `train --coordinator_address --num_processes --process_id` joins
         jax.config.update("jax_cpu_collectives_implementation", "gloo")
         distributed.initialize_distributed(f"localhost:{args.port}", args.num_processes, args.process_id)
-    config = tiny_config(args.data_dir)
-    config.data.batch_size = 8  # one example per device
-    config.train.num_steps = args.steps
-    config.train.checkpoint_every = 2
-    config.train.fsdp = args.fsdp
-
     stage, seen = stages.get("renderer"), []
     original = stage.input_stream
 
@@ -94,13 +90,20 @@ def main():
         return RecordLog(iter(original(host_config, split, shard_index, shard_count)), seen)
 
     stages.STAGES["renderer"] = dataclasses.replace(stage, input_stream=input_stream)
-    state = stages.train(config, args.workdir, stop_after=args.stop_after)
-    with open(f"{args.out}.records.{jax.process_index()}.json", "w") as file:
-        json.dump(seen, file)
-    params = jax.tree_util.tree_map(lambda x: np.asarray(jax.device_get(
-        jax.experimental.multihost_utils.process_allgather(x, tiled=True))), state.params)
-    if jax.process_index() == 0:
-        np.savez(f"{args.out}.npz", *jax.tree_util.tree_leaves(params))
+    for layout in args.layouts.split(","):  # one launch per layout would pay start-up and set-up twice
+        config = tiny_config(args.data_dir)
+        config.data.batch_size = 8  # one example per device
+        config.train.num_steps = args.steps
+        config.train.checkpoint_every = 2
+        config.train.fsdp = {"replicated": False, "fsdp": True}[layout]
+        seen.clear()
+        state = stages.train(config, f"{args.workdir}/{layout}", stop_after=args.stop_after)
+        with open(f"{args.out}.{layout}.records.{jax.process_index()}.json", "w") as file:
+            json.dump(seen, file)
+        params = jax.tree_util.tree_map(lambda x: np.asarray(jax.device_get(
+            jax.experimental.multihost_utils.process_allgather(x, tiled=True))), state.params)
+        if jax.process_index() == 0:
+            np.savez(f"{args.out}.{layout}.npz", *jax.tree_util.tree_leaves(params))
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ import numpy as np
 from tensorboardX import SummaryWriter
 from tqdm import tqdm
 
-from diffdub_jax import parallel
+from diffdub_jax import distributed, parallel
 from diffdub_jax.data import datasets
 from diffdub_jax.training.state import TrainState, create_state, learning_rate_schedule, make_optimizer
 from diffdub_jax.workdir import Workdir
@@ -69,6 +69,16 @@ def state_layout(stage: "Stage", model, config: ml_collections.ConfigDict, optim
 
     abstract_state = jax.eval_shape(initial_state)
     return initial_state, abstract_state, parallel.parameter_sharding(abstract_state, mesh, config.train.fsdp)
+
+
+def _compiled_on_every_process(step_fn, state, batch, rng):
+    """The step compiled ahead, returned once every process has compiled it. Hosts restore and
+    compile at different speeds (a cache hit on one, a cold compile on another), and a collective
+    waits only so long for its peers to set up (gloo's CPU collectives: 30 s); the coordinator's
+    barrier waits as long as a compile takes."""
+    compiled = step_fn.lower(state, batch, rng).compile()
+    distributed.wait_for_all_processes("diffdub_first_train_step")
+    return compiled
 
 
 def run_stage(stage: "Stage", config: ml_collections.ConfigDict, workdir: str, *,
@@ -120,6 +130,8 @@ def run_stage(stage: "Stage", config: ml_collections.ConfigDict, workdir: str, *
     tick, tick_step = time.time(), start
     for step in progress:
         batch = parallel.shard_batch(stage.model_inputs(next(iterator)), mesh)
+        if step == start and processes > 1:
+            step_fn = _compiled_on_every_process(step_fn, state, batch, rng)
         state, metrics = step_fn(state, batch, rng)
         done = step + 1
         should_log = done % config.train.log_every == 0 or done == last_step
