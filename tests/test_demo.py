@@ -37,6 +37,10 @@ def test_demo_writes_its_outputs(small_data_dir, tmp_path):
         (dub["source_clip"], dub["audio_clip"]), (dub["audio_clip"], dub["pairs"][1]["audio_clip"])]
     assert dub["over_pairs"]["pairs"] == 2 and len({p["audio_clip"] for p in dub["pairs"]}) == 2
     assert (out / "pairs" / f"{dub['pairs'][1]['source_clip']}_with_{dub['pairs'][1]['audio_clip']}" / "dubbed.mp4").is_file()
+    scores = summary["held_out_reconstruction_scores"]  # both stages, each clip with its own audio
+    assert len(scores["clips"]) == 2 and json.loads((out / "held_out_reconstruction_scores.json").read_text()) == scores
+    assert {"psnr", "ssim", "edit_psnr", "edit_ssim", "lmd"} <= set(scores["mean"])
+    assert all(10 < clip["psnr"] < 60 and 0 < clip["ssim"] <= 1 for clip in scores["clips"].values())
     dubbed, source = video.probe_video(str(out / "dubbed.mp4")), video.probe_video(str(out / "source.mp4"))
     assert (dubbed.width, dubbed.height, dubbed.fps) == (source.width, source.height, source.fps) == (256, 256, 25.0)
     assert video.probe_video(str(out / "side_by_side.mp4")).width == 2 * 256 + 4
@@ -46,4 +50,4 @@ def test_demo_writes_its_outputs(small_data_dir, tmp_path):
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     timings = json.loads((out / "summary.json").read_text())["timings"]
     assert timings["train_renderer_s"] < summary["timings"]["train_renderer_s"]
-    assert timings["dub_s"] == timings["evaluate_renderer_s"] == 0.0
+    assert timings["dub_s"] == timings["evaluate_renderer_s"] == timings["score_reconstructions_s"] == 0.0

@@ -29,6 +29,7 @@ from diffdub_jax.inference.dub import dub
 from diffdub_jax.inference.models import DubbingModels
 
 MIN_VIDEO_SIZE = 256  # dlib's HOG detector needs faces of about 80 px
+SETTINGS = ("reconstruction", "cross_audio")
 
 
 def _segments(records: Sequence[Mapping]) -> list[Mapping]:
@@ -103,11 +104,14 @@ def _clips(name: str, split: str, data_dir: str, max_clips: int | None) -> tuple
 def evaluate_dubbing(renderer_workdir: str, motion_workdir: str, output_dir: str, *, dataset: str, data_dir: str,
                      split: str = "test", seed: int = 0, max_clips: int | None = None,
                      max_frames: int | None = None, hubert_dir: str | None = None,
-                     scorer: score.Scorer | None = None) -> dict:
+                     scorer: score.Scorer | None = None, settings: Sequence[str] = SETTINGS) -> dict:
     """Dubs every clip of `split` (or its first max_clips, each cut to max_frames for a quick
-    look; the paper's table takes whole clips) in both settings into output_dir, scores them and
-    writes output_dir/metrics.json ({'reconstruction': ..., 'cross_audio': ...}, each
-    score_videos' result)."""
+    look; the paper's table takes whole clips) in `settings` (both by default) into output_dir,
+    scores them and writes output_dir/metrics.json ({'reconstruction': ..., 'cross_audio': ...},
+    each score_videos' result)."""
+    unknown = sorted(set(settings) - set(SETTINGS))
+    if unknown:
+        raise ValueError(f"unknown evaluation settings {unknown}: choose from {list(SETTINGS)}")
     models = DubbingModels.load(renderer_workdir, motion_workdir, hubert_dir=hubert_dir)
     scorer = scorer or score.Scorer()
     if scorer.detector is None:
@@ -116,38 +120,43 @@ def evaluate_dubbing(renderer_workdir: str, motion_workdir: str, output_dir: str
     folders = {kind: os.path.join(output_dir, kind) for kind in ("sources", "reconstruction", "cross_audio",
                                                                  "cross_audio_references", "scores/reconstruction",
                                                                  "scores/cross_audio")}
-    for folder in folders.values():
-        os.makedirs(folder, exist_ok=True)
+    for kind, folder in folders.items():  # the sources, and the folders of the settings asked for
+        if kind == "sources" or any(setting in kind for setting in settings):
+            os.makedirs(folder, exist_ok=True)
     tracks = {}  # clip -> (waveform, fps, frames): audio only, so a long test split fits in memory
     for clip, indices in clips.items():
         waveform, fps, count = clip_waveform([source[i] for i in indices])
         count = min(count, max_frames or count)
         tracks[clip] = waveform[:samples(count, fps)], fps, count
-    partners = cross_audio_pairs(list(clips), seed)
+    cross_audio = "cross_audio" in settings
+    partners = cross_audio_pairs(list(clips), seed) if cross_audio else {}
 
     def path(folder: str, clip: str) -> str:
         return os.path.join(folders[folder], f"{clip}.mp4")
 
     for clip in tqdm(clips, desc="dubs"):
         waveform, fps, count = tracks[clip]
-        voice = tracks[partners[clip]][0]
+        voice = tracks[partners[clip]][0] if cross_audio else waveform
         length = min(count, int(len(voice) * fps / audio.SAMPLE_RATE))  # cross-audio: the shorter of the two
-        if not (os.path.isfile(path("sources", clip)) and os.path.isfile(path("cross_audio_references", clip))):
+        if not (os.path.isfile(path("sources", clip)) and (
+                not cross_audio or os.path.isfile(path("cross_audio_references", clip)))):
             frames = clip_frames([source[i] for i in clips[clip]], count)  # decoded once, for both videos
             if not os.path.isfile(path("sources", clip)):
                 write_clip(frames, waveform, fps, path("sources", clip))
-            if not os.path.isfile(path("cross_audio_references", clip)):
+            if cross_audio and not os.path.isfile(path("cross_audio_references", clip)):
                 write_clip(frames[:length], waveform[:samples(length, fps)], fps,
                            path("cross_audio_references", clip))
-        if not os.path.isfile(path("reconstruction", clip)):
+        if "reconstruction" in settings and not os.path.isfile(path("reconstruction", clip)):
             dub(path("sources", clip), path("reconstruction", clip), models, seed=seed, detector=scorer.detector)
-        if not os.path.isfile(path("cross_audio", clip)):
+        if cross_audio and not os.path.isfile(path("cross_audio", clip)):
             wav = os.path.join(folders["cross_audio"], f"{clip}.wav")
             soundfile.write(wav, voice[:samples(length, fps)], audio.SAMPLE_RATE)
             dub(path("cross_audio_references", clip), path("cross_audio", clip), models, audio_path=wav, seed=seed,
                 detector=scorer.detector)
     result = {"dataset": dataset, "split": split, "clips": len(clips), "cross_audio_pairs": partners}
     for setting, references in (("reconstruction", "sources"), ("cross_audio", "cross_audio_references")):
+        if setting not in settings:
+            continue
         pairs = score.pair_videos(folders[setting], folders[references])
         result[setting] = score.score_videos(pairs, scorer, cache_dir=os.path.join(output_dir, "scores", setting))
     write_json(os.path.join(output_dir, "metrics.json"), result)
