@@ -9,7 +9,9 @@ stage-1 renderer and the stage-2 motion generator (`synthetic` presets) and dubs
 identity's clip with another clip's audio. Results go to --workdir: summary.json,
 contact_sheet.png, reconstructions.png, dubbed.mp4, side_by_side.mp4, dub_strip.png and
 lipsync.json (the dub's lip sync against the new audio, next to the untouched source's, for the
-showcase and for --dub_pairs held-out pairs in all, with their mean difference and its standard error).
+showcase and for --dub_pairs held-out pairs in all, with their mean difference and its standard error)
+and held_out_reconstruction_scores.json (PSNR, SSIM and LMD of --dub_pairs held-out clips dubbed with
+their own audio).
 """
 
 import json
