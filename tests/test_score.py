@@ -97,3 +97,6 @@ def test_evaluate_dubs_a_test_split_in_both_settings_and_resumes(small_data_dir,
                                      max_clips=2, max_frames=30)
     assert {path: path.stat().st_mtime for path in done} == done, "finished dubs or scores were redone"
     assert json.dumps(again["reconstruction"]) == json.dumps(result["reconstruction"])
+    with pytest.raises(ValueError, match="unknown evaluation settings"):  # before any model loads
+        dubbing.evaluate_dubbing(renderer, motion, str(output), dataset=SMALL, data_dir=small_data_dir,
+                                 settings=("reconstruction", "lipsync"))

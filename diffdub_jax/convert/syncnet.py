@@ -9,7 +9,6 @@ dropped.
 
 from __future__ import annotations
 
-import os
 from typing import Mapping
 
 import jax
@@ -25,12 +24,8 @@ SYNCNET_URL = "http://www.robots.ox.ac.uk/~vgg/software/lipsync/data/syncnet_v2.
 
 def check_file(path: str) -> str:
     """The absolute path of the weights file; raises FileNotFoundError naming it and where to get it."""
-    path = os.path.abspath(os.path.expanduser(path))
-    if not os.path.isfile(path):
-        raise FileNotFoundError(
-            f"{path}: no such SyncNet weights file. Download {SYNCNET_FILE} (as syncnet_python's "
-            f"download_model.sh does):\n  wget {SYNCNET_URL} -O {SYNCNET_FILE}\nand pass it with --syncnet=PATH.")
-    return path
+    return torch_state.weights_file(path, "SyncNet weights", f"Download {SYNCNET_FILE} (as syncnet_python's "
+                                    f"download_model.sh does):\n  wget {SYNCNET_URL} -O {SYNCNET_FILE}", "--syncnet")
 
 
 def convert_syncnet_state_dict(state_dict: Mapping[str, np.ndarray], model: syncnet_model.SyncNet) -> dict:

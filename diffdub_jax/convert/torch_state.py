@@ -85,6 +85,15 @@ class TorchCheckpoint:
     hyper_parameters: dict
 
 
+def weights_file(path: str, what: str, how_to_get: str, flag: str) -> str:
+    """The absolute path of a weights file the user named; FileNotFoundError says which file is
+    missing, `how_to_get` it (a download command) and the `flag` that takes it. Never downloads."""
+    path = os.path.abspath(os.path.expanduser(path))
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{path}: no such {what} file. {how_to_get}\nand pass it with {flag}=PATH.")
+    return path
+
+
 def load_torch_checkpoint(path: str) -> TorchCheckpoint:
     """A PyTorch/Lightning checkpoint loaded with weights_only=True (no arbitrary code runs).
     Lightning files keep the tensors under 'state_dict' and their description under

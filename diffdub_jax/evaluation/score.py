@@ -7,14 +7,17 @@ authors' recipe: a fixed square of 1.6 x the median face box, `data.faces`), and
 cut from both videos at 256 px, so every face metric compares the same pixels. The edit region
 is the reference's edit mask per frame (`data.masks`, the release's framing). LPIPS of the edit
 region compares the reference with the generated lower face pasted into it, so only the edit
-region can differ. LPIPS and SyncNet need weights and are optional (`Scorer` takes them as
-functions); the rest always run.
+region can differ. FID compares sets, not pairs: the FID Inception's features of every
+generated frame's face crop against those of every reference frame, over all pairs (`score_videos`).
+LPIPS, SyncNet and FID need weights and are optional (`Scorer` takes them as functions); the rest
+always run.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import io
 import json
 import os
 import tempfile
@@ -24,13 +27,16 @@ import numpy as np
 from tqdm import tqdm
 
 from diffdub_jax.data import audio, faces, masks, video
-from diffdub_jax.data.files import write_json
+from diffdub_jax.data.files import write_bytes, write_json
+from diffdub_jax.metrics import fid as fid_metrics
 from diffdub_jax.metrics import image
 from diffdub_jax.metrics.landmarks import mouth_landmark_distance
 
 CROP_SIZE = 256
 Lpips = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (N, H, W, 3) uint8 pairs -> (N,) distances
 Sync = Callable[[np.ndarray, np.ndarray], dict]  # (T, H, W, 3) uint8 face crops, 16 kHz waveform -> lse_d, lse_c
+Fid = Callable[[np.ndarray], np.ndarray]  # (N, H, W, 3) uint8 frames -> (N, 2048) FID Inception features
+Features = dict[str, np.ndarray]  # 'generated', 'reference' -> (frames, 2048) features of the face crops
 
 
 class ScoreError(ValueError):
@@ -63,16 +69,23 @@ def pair_videos(generated: str, reference: str) -> list[tuple[str, str, str]]:
 
 @dataclasses.dataclass
 class Scorer:
-    """Scores one generated video against its reference. lpips / sync: the weighted metrics, or
-    None to leave them out; detector: faces.DlibDetector() by default; batch: frames per step."""
+    """Scores one generated video against its reference. lpips / sync / fid: the weighted metrics,
+    or None to leave them out (fid embeds the face crops; the distance itself is over a whole set,
+    `score_videos`); detector: faces.DlibDetector() by default; batch: frames per step."""
 
     lpips: Lpips | None = None
     sync: Sync | None = None
+    fid: Fid | None = None
     detector: faces.LandmarkDetector | None = None
     batch: int = 32
 
     def score(self, generated: str, reference: str, audio_path: str | None = None) -> dict:
         """Metric -> value (means over frames) for one pair, plus `frames` and `lmd_frames`."""
+        return self.score_with_features(generated, reference, audio_path)[0]
+
+    def score_with_features(self, generated: str, reference: str,
+                            audio_path: str | None = None) -> tuple[dict, Features]:
+        """`score`'s metrics, and with `fid` both videos' face crop features for a set's FID ({} without)."""
         info, reference_info = video.probe_video(generated), video.probe_video(reference)
         if info.num_frames != reference_info.num_frames:
             raise ScoreError(f"{generated} has {info.num_frames} frames but its reference {reference} has "
@@ -92,18 +105,19 @@ class Scorer:
             track = faces.track_face(theirs, detector)
             if track.box is None or not track.found.any():
                 raise ScoreError(f"{reference}: no face found, so there is no face crop to score")
-            result = self._score_frames(ours, theirs, track, detector)
+            result, features = self._score_frames(ours, theirs, track, detector)
             if self.sync is not None:  # SyncNet's windows are 5 frames at 25 fps: other rates are resampled
                 frames = ours if abs(info.fps - 25) < 1e-3 else video.read_frames(generated, info, fps=25)
                 result.update(self.sync(np.stack([faces.crop_face(frame, track.box, CROP_SIZE) for frame in frames]),
                                         waveform))
-        return result
+        return result, features
 
     def _score_frames(self, ours: np.ndarray, theirs: np.ndarray, track: faces.FaceTrack,
-                      detector: faces.LandmarkDetector) -> dict:
+                      detector: faces.LandmarkDetector) -> tuple[dict, Features]:
         values: dict[str, list] = {key: [] for key in ("psnr", "ssim", "face_psnr", "face_ssim", "edit_psnr",
                                                        "edit_ssim", "face_lpips", "edit_lpips")}
         lmd = []
+        features: dict[str, list] = {"generated": [], "reference": []}
         edit_landmarks = track.landmarks_at(CROP_SIZE)
         for start in tqdm(range(0, len(ours), self.batch), desc="score", leave=False):
             count = min(self.batch, len(ours) - start)
@@ -126,6 +140,9 @@ class Scorer:
                 pasted = np.where(region[..., None], crop_a, crop_b)
                 values["face_lpips"].append(self.lpips(crop_a, crop_b)[:count])
                 values["edit_lpips"].append(self.lpips(pasted, crop_b)[:count])
+            if self.fid is not None:
+                features["generated"].append(self.fid(crop_a)[:count])
+                features["reference"].append(self.fid(crop_b)[:count])
             for frame_a, frame_b in zip(a[:count], b[:count]):
                 points = [faces.crop_landmarks(frame, track.box, detector) for frame in (frame_a, frame_b)]
                 if points[0] is not None and points[1] is not None:
@@ -134,7 +151,7 @@ class Scorer:
         result["frames"] = len(ours)
         result["lmd"] = float(np.mean(lmd)) if lmd else float("nan")
         result["lmd_frames"] = len(lmd)
-        return result
+        return result, {key: np.concatenate(parts) for key, parts in features.items() if parts}
 
 
 COLUMNS = ("psnr", "ssim", "face_psnr", "face_ssim", "edit_psnr", "edit_ssim", "face_lpips", "edit_lpips", "lmd",
@@ -145,21 +162,58 @@ def score_videos(pairs: list[tuple[str, str, str]], scorer: Scorer, audio: dict[
                  cache_dir: str | None = None) -> dict:
     """{'clips': {name: metrics}, 'mean': metric -> mean over clips} for (name, generated, reference)
     pairs; audio: name -> the audio file each generated video is synced to (default: its own track).
-    With cache_dir, each pair's scores are kept as <name>.<columns>.json there and reused while
-    newer than its generated video (an interrupted evaluation does not score a clip twice)."""
+    With scorer.fid, mean['fid'] is one FID over frames, not clips: every generated frame's face
+    crop against every reference frame's, over all pairs (`fid_frames` frames on each side).
+    With cache_dir, each pair's scores are kept as <name>.<columns>.json there (with FID, its crop
+    features beside them as <name>.<columns>.fid.npz, so a reused pair still counts in the set)
+    and reused while newer than its generated video (an interrupted evaluation does not score a
+    clip twice)."""
     clips = {}
+    generated_set, reference_set = fid_metrics.FeatureStats(), fid_metrics.FeatureStats()
     for name, generated, reference in tqdm(pairs, desc="clips"):
-        columns = "+".join(["base"] + ["lpips"] * (scorer.lpips is not None) + ["sync"] * (scorer.sync is not None))
-        cached = os.path.join(cache_dir, f"{name}.{columns}.json") if cache_dir else None
-        if cached and os.path.isfile(cached) and os.path.getmtime(cached) >= os.path.getmtime(generated):
-            with open(cached, encoding="utf-8") as handle:
-                clips[name] = json.load(handle)
-            continue
-        clips[name] = scorer.score(generated, reference, (audio or {}).get(name))
-        if cached:
-            write_json(cached, clips[name])
+        cached = _cache_files(cache_dir, name, scorer) if cache_dir else []
+        if cached and all(os.path.isfile(path) and os.path.getmtime(path) >= os.path.getmtime(generated)
+                          for path in cached):
+            clips[name], features = _read_cache(cached)
+        else:
+            clips[name], features = scorer.score_with_features(generated, reference, (audio or {}).get(name))
+            if cached:
+                _write_cache(cached, clips[name], features)
+        if scorer.fid is not None:
+            generated_set.add(features["generated"])
+            reference_set.add(features["reference"])
     keys = [key for key in COLUMNS if all(key in metrics for metrics in clips.values())]
-    return {"clips": clips, "mean": {key: _mean([metrics[key] for metrics in clips.values()]) for key in keys}}
+    result = {"clips": clips, "mean": {key: _mean([metrics[key] for metrics in clips.values()]) for key in keys}}
+    if scorer.fid is not None:
+        result["mean"]["fid"] = fid_metrics.fid(generated_set, reference_set)
+        result["fid_frames"] = generated_set.count
+    return result
+
+
+def _cache_files(cache_dir: str, name: str, scorer: Scorer) -> list[str]:
+    """Where one pair's cached scores go: its metrics (JSON) and, with FID, its crop features (npz)."""
+    columns = "+".join(["base"] + [metric for metric in ("lpips", "sync", "fid")
+                                   if getattr(scorer, metric) is not None])
+    stem = os.path.join(cache_dir, f"{name}.{columns}")
+    return [f"{stem}.json"] + [f"{stem}.fid.npz"] * (scorer.fid is not None)
+
+
+def _read_cache(files: list[str]) -> tuple[dict, Features]:
+    with open(files[0], encoding="utf-8") as handle:
+        metrics = json.load(handle)
+    if len(files) == 1:
+        return metrics, {}
+    with np.load(files[1]) as features:
+        return metrics, {key: features[key] for key in features.files}
+
+
+def _write_cache(files: list[str], metrics: dict, features: Features) -> None:
+    """The features first: the JSON, written last, marks the pair as done."""
+    if len(files) > 1:
+        buffer = io.BytesIO()
+        np.savez(buffer, **features)
+        write_bytes(files[1], buffer.getvalue())
+    write_json(files[0], metrics)
 
 
 def _mean(values: list[float]) -> float:
@@ -169,11 +223,11 @@ def _mean(values: list[float]) -> float:
 
 
 def table(scores: dict) -> str:
-    """The scores as a Markdown table: one row per clip and the mean."""
+    """The scores as a Markdown table: one row per clip and the mean (set-level FID: '-' per clip)."""
     keys = list(scores["mean"])
     rows = [" | ".join(["clip", *keys]), " | ".join(["---"] * (len(keys) + 1))]
     for name, metrics in list(scores["clips"].items()) + [("mean", scores["mean"])]:
-        rows.append(" | ".join([name, *(f"{metrics[key]:.4f}" for key in keys)]))
+        rows.append(" | ".join([name, *(f"{metrics[key]:.4f}" if key in metrics else "-" for key in keys)]))
     return "\n".join(rows)
 
 
@@ -207,15 +261,31 @@ def sync_metric(syncnet_path: str) -> Sync:
     return lambda frames, waveform: sync_scores(frames, waveform, model, params)
 
 
-def make_scorer(lpips_backbone: str | None = None, lpips_net: str = "alex", syncnet: str | None = None) -> Scorer:
+def fid_metric(inception_path: str) -> Fid:
+    """FID Inception pool3 features of uint8 frames, scaled to [0, 1] as pytorch-fid's ToTensor does,
+    from pytorch-fid's weights file (FileNotFoundError names a missing file, its URL and the flag)."""
+    _require("torch")
+    import jax  # pylint: disable=import-outside-toplevel
+
+    from diffdub_jax.convert.inception import load_inception  # pylint: disable=import-outside-toplevel
+
+    model, params = load_inception(inception_path)
+    features = jax.jit(model.apply)  # params as an argument, not ~90 MB of constants in the program
+    return lambda frames: np.asarray(features({"params": params}, np.asarray(frames, np.float32) / 255))
+
+
+def make_scorer(lpips_backbone: str | None = None, lpips_net: str = "alex", syncnet: str | None = None,
+                fid_inception: str | None = None) -> Scorer:
     """A Scorer with the weighted metrics whose files are given (loaded now: a missing file fails
     before any video is read)."""
     return Scorer(lpips=lpips_metric(lpips_backbone, lpips_net) if lpips_backbone else None,
-                  sync=sync_metric(syncnet) if syncnet else None)
+                  sync=sync_metric(syncnet) if syncnet else None,
+                  fid=fid_metric(fid_inception) if fid_inception else None)
 
 
 def run(generated: str, reference: str, output: str, *, audio_path: str | None = None,
-        lpips_backbone: str | None = None, lpips_net: str = "alex", syncnet: str | None = None) -> dict:
+        lpips_backbone: str | None = None, lpips_net: str = "alex", syncnet: str | None = None,
+        fid_inception: str | None = None) -> dict:
     """score's command: pairs the videos, loads the weighted metrics asked for (their files are
     checked before any video is read), scores every pair, writes the JSON; returns the scores."""
     pairs = pair_videos(generated, reference)
@@ -223,7 +293,7 @@ def run(generated: str, reference: str, output: str, *, audio_path: str | None =
     if audio_path:
         audio_files = ({pairs[0][0]: audio_path} if os.path.isfile(audio_path) and len(pairs) == 1
                        else _audio_files(audio_path))
-    scores = score_videos(pairs, make_scorer(lpips_backbone, lpips_net, syncnet), audio_files)
+    scores = score_videos(pairs, make_scorer(lpips_backbone, lpips_net, syncnet, fid_inception), audio_files)
     write_json(output, scores)
     return scores
 
