@@ -45,6 +45,8 @@ _SAMPLERS = flags.DEFINE_list("samplers", ["ddim:20"], "sampler:steps to render 
                               "default, whatever the preset samples with, so rows compare).")
 _RENDER_BATCHES = flags.DEFINE_list("render_batches", ["8", "1"], "Frames per rendered batch.")
 _DTYPES = flags.DEFINE_list("dtypes", ["float32"], "Compute dtypes to render with.")
+_IMAGE_SIZE = flags.DEFINE_integer("image_size", None, "Every preset at this data.image_size instead of its own "
+                                   "(e.g. 64: the synthetic set's native size, against the demo's 32).")
 
 
 def timed(fn, *args, repeats: int, label: str = "") -> float:
@@ -95,8 +97,10 @@ def batch_of(size: int, frames: int, references: int) -> dict:
 
 
 def preset_config(preset: str):
-    """--config's file at this preset, as `--config=FILE:PRESET` reads it."""
-    return ConfigFileFlagParser("config", lock_config=False).parse(f"{_CONFIG.value}:{preset}")
+    """--config's file at this preset, as `--config=FILE:PRESET` reads it (at --image_size if given)."""
+    config = ConfigFileFlagParser("config", lock_config=False).parse(f"{_CONFIG.value}:{preset}")
+    config.data.image_size = _IMAGE_SIZE.value or config.data.image_size
+    return config
 
 
 def unet_forward(model: Renderer):

@@ -16,12 +16,11 @@ import time
 
 import numpy as np
 from absl import app, flags
-from scipy import ndimage
 
 from diffdub_jax.data import pipeline
 from diffdub_jax.data.pixels import to_uint8
 from diffdub_jax.evaluation.reconstruction import SegmentRenderer, evaluate_lipsync
-from diffdub_jax.metrics.image import masked_psnr, ssim
+from diffdub_jax.metrics import image
 from diffdub_jax.serving.renderer_service import RendererService
 from diffdub_jax.workdir import Workdir
 
@@ -30,16 +29,6 @@ _RUNS = flags.DEFINE_list("runs", ["ddim:20", "ddim:10", "ddim:5", "dpm_solver_2
                           "sampler:steps to measure.")
 _SEEDS = flags.DEFINE_list("seeds", ["0", "1"], "Config seeds (the start noise is seed + 2).")
 _BATCHES = flags.DEFINE_integer("batches", 8, "Held-out batches rendered for PSNR, SSIM and sharpness.")
-
-
-def sharpness(images: np.ndarray, masks: np.ndarray) -> np.ndarray:
-    """Variance of the Laplacian of the grey image inside each edit region's bounding box."""
-    out = []
-    for image, mask in zip(images, masks[..., 0] > 0.5):
-        rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
-        box = to_uint8(image)[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1].astype(np.float64).mean(-1)
-        out.append(ndimage.laplace(box).var())
-    return np.asarray(out)
 
 
 def measure(config, params, sampler: str, steps: int, seed: int) -> dict:
@@ -59,9 +48,10 @@ def measure(config, params, sampler: str, steps: int, seed: int) -> dict:
     seconds = time.perf_counter() - tick
     rendered, targets, masks = map(np.concatenate, (rendered, targets, masks))
     lipsync = evaluate_lipsync(config, render, "test", config.eval.lipsync_clips, config.eval.lipsync_frames)
-    return {"sampler": sampler, "steps": steps, "seed": seed, "psnr": masked_psnr(rendered, targets, masks),
-            "ssim": float(np.mean(ssim(to_uint8(rendered), to_uint8(targets)))), "lipsync_r": lipsync["true_latents_lipsync_r"],
-            "sharpness_ratio": float(np.mean(sharpness(rendered, masks)) / np.mean(sharpness(targets, masks))),
+    return {"sampler": sampler, "steps": steps, "seed": seed, "psnr": image.masked_psnr(rendered, targets, masks),
+            "ssim": float(np.mean(image.ssim(to_uint8(rendered), to_uint8(targets)))), "lipsync_r": lipsync["true_latents_lipsync_r"],
+            "sharpness_ratio": float(np.mean(image.sharpness(to_uint8(rendered), masks[..., 0] > 0.5))
+                                     / np.mean(image.sharpness(to_uint8(targets), masks[..., 0] > 0.5))),
             "render_s": seconds}
 
 

@@ -41,6 +41,7 @@ def test_a_video_against_itself_scores_perfectly_and_a_changed_mouth_does_not(cl
     assert same["frames"] == 30 and same["lmd_frames"] == 30
     assert same["psnr"] == same["face_psnr"] == same["edit_psnr"] == np.inf
     assert same["ssim"] == pytest.approx(1.0) and same["edit_ssim"] == pytest.approx(1.0) and same["lmd"] == 0.0
+    assert same["edit_sharpness_ratio"] == 1.0
 
     pairs = score.pair_videos(str(clips / "generated"), str(clips / "reference"))
     assert [name for name, _, _ in pairs] == ["clip"]
@@ -48,6 +49,7 @@ def test_a_video_against_itself_scores_perfectly_and_a_changed_mouth_does_not(cl
     changed = scores["clips"]["clip"]
     assert 20 < changed["psnr"] < 60 and changed["edit_psnr"] < changed["face_psnr"] < changed["psnr"]
     assert changed["edit_ssim"] < changed["face_ssim"] < 1.0
+    assert 0.8 < changed["edit_sharpness_ratio"] < 1.25  # moved, not blurred
     assert 0.5 < changed["lmd"] < 15, changed["lmd"]  # 3 px down in the frame, in pixels of a 256 px crop
     assert scores["mean"]["lmd"] == changed["lmd"]
     lines = score.table(scores).splitlines()

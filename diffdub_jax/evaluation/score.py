@@ -5,7 +5,9 @@ the face crop and on the edit region; LMD of the mouth landmarks; SyncNet's LSE-
 the generated video against its audio. The face is framed once per clip from the reference (the
 authors' recipe: a fixed square of 1.6 x the median face box, `data.faces`), and the same crop is
 cut from both videos at 256 px, so every face metric compares the same pixels. The edit region
-is the reference's edit mask per frame (`data.masks`, the release's framing). LPIPS of the edit
+is the reference's edit mask per frame (`data.masks`, the release's framing); the edit region's
+sharpness ratio (variance of the Laplacian, generated over reference: below 1 is a blurred mouth,
+which PSNR rewards) is measured on the same crops. LPIPS of the edit
 region compares the reference with the generated lower face pasted into it, so only the edit
 region can differ. FID compares sets, not pairs: the FID Inception's features of every
 generated frame's face crop against those of every reference frame, over all pairs (`score_videos`).
@@ -117,6 +119,7 @@ class Scorer:
         values: dict[str, list] = {key: [] for key in ("psnr", "ssim", "face_psnr", "face_ssim", "edit_psnr",
                                                        "edit_ssim", "face_lpips", "edit_lpips")}
         lmd = []
+        sharpness: dict[str, list] = {"generated": [], "reference": []}
         features: dict[str, list] = {"generated": [], "reference": []}
         edit_landmarks = track.landmarks_at(CROP_SIZE)
         for start in tqdm(range(0, len(ours), self.batch), desc="score", leave=False):
@@ -136,6 +139,8 @@ class Scorer:
             values["face_ssim"].append(face_ssim[:count])
             values["edit_psnr"].append(image.psnr(crop_a, crop_b, region)[:count])
             values["edit_ssim"].append(edit_ssim[:count])
+            sharpness["generated"].append(image.sharpness(crop_a[:count], region[:count]))
+            sharpness["reference"].append(image.sharpness(crop_b[:count], region[:count]))
             if self.lpips is not None:
                 pasted = np.where(region[..., None], crop_a, crop_b)
                 values["face_lpips"].append(self.lpips(crop_a, crop_b)[:count])
@@ -148,14 +153,19 @@ class Scorer:
                 if points[0] is not None and points[1] is not None:
                     lmd.append(mouth_landmark_distance(points[0][None], points[1][None], track.box.side)[0])
         result = {key: float(np.mean(np.concatenate(parts))) for key, parts in values.items() if parts}
+        result["edit_sharpness_ratio"] = float(np.nanmean(np.concatenate(sharpness["generated"]))
+                                               / np.nanmean(np.concatenate(sharpness["reference"])))
         result["frames"] = len(ours)
         result["lmd"] = float(np.mean(lmd)) if lmd else float("nan")
         result["lmd_frames"] = len(lmd)
         return result, {key: np.concatenate(parts) for key, parts in features.items() if parts}
 
 
-COLUMNS = ("psnr", "ssim", "face_psnr", "face_ssim", "edit_psnr", "edit_ssim", "face_lpips", "edit_lpips", "lmd",
-           "lse_d", "lse_c")
+# Part of each cached pair's file name: bump it when a column is added or computed differently, so
+# an evaluation resumed after an upgrade scores its pairs again instead of mixing versions.
+SCORES_VERSION = 2
+COLUMNS = ("psnr", "ssim", "face_psnr", "face_ssim", "edit_psnr", "edit_ssim", "edit_sharpness_ratio", "face_lpips",
+           "edit_lpips", "lmd", "lse_d", "lse_c")
 
 
 def score_videos(pairs: list[tuple[str, str, str]], scorer: Scorer, audio: dict[str, str] | None = None,
@@ -192,7 +202,7 @@ def score_videos(pairs: list[tuple[str, str, str]], scorer: Scorer, audio: dict[
 
 def _cache_files(cache_dir: str, name: str, scorer: Scorer) -> list[str]:
     """Where one pair's cached scores go: its metrics (JSON) and, with FID, its crop features (npz)."""
-    columns = "+".join(["base"] + [metric for metric in ("lpips", "sync", "fid")
+    columns = "+".join([f"base{SCORES_VERSION}"] + [metric for metric in ("lpips", "sync", "fid")
                                    if getattr(scorer, metric) is not None])
     stem = os.path.join(cache_dir, f"{name}.{columns}")
     return [f"{stem}.json"] + [f"{stem}.fid.npz"] * (scorer.fid is not None)
