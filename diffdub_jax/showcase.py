@@ -20,9 +20,9 @@ from diffdub_jax import dub_showcase, stages
 from diffdub_jax.data import datasets, report
 from diffdub_jax.data.files import write_json
 from diffdub_jax.evaluation import dubbing, reconstruction
+from diffdub_jax.training import latents
 
 RECONSTRUCTION_SCORES = "held_out_reconstruction_scores.json"
-from diffdub_jax.training import latents
 
 
 def score_reconstructions(renderer_dir: str, motion_dir: str, workdir: str, *, dataset: str, data_dir: str,

@@ -29,7 +29,8 @@ from diffdub_jax.inference.dub import dub
 from diffdub_jax.inference.models import DubbingModels
 
 MIN_VIDEO_SIZE = 256  # dlib's HOG detector needs faces of about 80 px
-SETTINGS = ("reconstruction", "cross_audio")
+REFERENCES = {"reconstruction": "sources", "cross_audio": "cross_audio_references"}  # setting -> scored against
+SETTINGS = tuple(REFERENCES)
 
 
 def _segments(records: Sequence[Mapping]) -> list[Mapping]:
@@ -117,12 +118,10 @@ def evaluate_dubbing(renderer_workdir: str, motion_workdir: str, output_dir: str
     if scorer.detector is None:
         scorer.detector = faces.DlibDetector()  # one detector for every dub and score
     source, clips = _clips(dataset, split, data_dir, max_clips)
-    folders = {kind: os.path.join(output_dir, kind) for kind in ("sources", "reconstruction", "cross_audio",
-                                                                 "cross_audio_references", "scores/reconstruction",
-                                                                 "scores/cross_audio")}
-    for kind, folder in folders.items():  # the sources, and the folders of the settings asked for
-        if kind == "sources" or any(setting in kind for setting in settings):
-            os.makedirs(folder, exist_ok=True)
+    kinds = ["sources"] + [kind for setting in settings for kind in (setting, REFERENCES[setting], f"scores/{setting}")]
+    folders = {kind: os.path.join(output_dir, kind) for kind in kinds}
+    for folder in folders.values():
+        os.makedirs(folder, exist_ok=True)
     tracks = {}  # clip -> (waveform, fps, frames): audio only, so a long test split fits in memory
     for clip, indices in clips.items():
         waveform, fps, count = clip_waveform([source[i] for i in indices])
@@ -138,12 +137,13 @@ def evaluate_dubbing(renderer_workdir: str, motion_workdir: str, output_dir: str
         waveform, fps, count = tracks[clip]
         voice = tracks[partners[clip]][0] if cross_audio else waveform
         length = min(count, int(len(voice) * fps / audio.SAMPLE_RATE))  # cross-audio: the shorter of the two
-        if not (os.path.isfile(path("sources", clip)) and (
-                not cross_audio or os.path.isfile(path("cross_audio_references", clip)))):
+        missing = [kind for kind in ("sources", "cross_audio_references")
+                   if kind in folders and not os.path.isfile(path(kind, clip))]
+        if missing:
             frames = clip_frames([source[i] for i in clips[clip]], count)  # decoded once, for both videos
-            if not os.path.isfile(path("sources", clip)):
+            if "sources" in missing:
                 write_clip(frames, waveform, fps, path("sources", clip))
-            if cross_audio and not os.path.isfile(path("cross_audio_references", clip)):
+            if "cross_audio_references" in missing:
                 write_clip(frames[:length], waveform[:samples(length, fps)], fps,
                            path("cross_audio_references", clip))
         if "reconstruction" in settings and not os.path.isfile(path("reconstruction", clip)):
@@ -154,10 +154,8 @@ def evaluate_dubbing(renderer_workdir: str, motion_workdir: str, output_dir: str
             dub(path("cross_audio_references", clip), path("cross_audio", clip), models, audio_path=wav, seed=seed,
                 detector=scorer.detector)
     result = {"dataset": dataset, "split": split, "clips": len(clips), "cross_audio_pairs": partners}
-    for setting, references in (("reconstruction", "sources"), ("cross_audio", "cross_audio_references")):
-        if setting not in settings:
-            continue
-        pairs = score.pair_videos(folders[setting], folders[references])
-        result[setting] = score.score_videos(pairs, scorer, cache_dir=os.path.join(output_dir, "scores", setting))
+    for setting in settings:
+        pairs = score.pair_videos(folders[setting], folders[REFERENCES[setting]])
+        result[setting] = score.score_videos(pairs, scorer, cache_dir=folders[f"scores/{setting}"])
     write_json(os.path.join(output_dir, "metrics.json"), result)
     return result

@@ -202,8 +202,8 @@ def score_videos(pairs: list[tuple[str, str, str]], scorer: Scorer, audio: dict[
 
 def _cache_files(cache_dir: str, name: str, scorer: Scorer) -> list[str]:
     """Where one pair's cached scores go: its metrics (JSON) and, with FID, its crop features (npz)."""
-    columns = "+".join([f"base{SCORES_VERSION}"] + [metric for metric in ("lpips", "sync", "fid")
-                                   if getattr(scorer, metric) is not None])
+    weighted = [metric for metric in ("lpips", "sync", "fid") if getattr(scorer, metric) is not None]
+    columns = "+".join([f"base{SCORES_VERSION}", *weighted])
     stem = os.path.join(cache_dir, f"{name}.{columns}")
     return [f"{stem}.json"] + [f"{stem}.fid.npz"] * (scorer.fid is not None)
 
