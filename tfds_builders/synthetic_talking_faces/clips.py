@@ -77,7 +77,8 @@ def generate_clip(spec: ClipSpec) -> dict:
     scales = face.HeadPose.scale * (1.0 + _smooth_motion(motion_rng, t, 0.05))
     angles = _smooth_motion(motion_rng, t, np.deg2rad(7.0))
     light = motion_rng.uniform(-1, 1)
-    background = face.make_background(identity, motion_rng, spec.image_size * spec.supersample)
+    background = face.background_image(
+        face.make_background(identity, motion_rng, spec.image_size * spec.supersample))
     eyes = _blinks(blink_rng, t)
 
     images, landmarks = [], []

@@ -10,6 +10,7 @@ coordinates (pixel centres at integers), the convention of dlib and the DiffDub 
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -156,18 +157,31 @@ def eye_points(identity: Identity, side: int, eye_openness: float) -> np.ndarray
     return np.array(pts)
 
 
-def jaw_points(identity: Identity, jaw_drop: float, num: int = 17) -> np.ndarray:
-    """Face contour from temple to temple through the chin; the chin drops as the mouth opens."""
+def _frozen(array: np.ndarray) -> np.ndarray:
+    """Marks a cached array read-only, so no caller can change what later calls get."""
+    array.setflags(write=False)
+    return array
+
+
+@functools.lru_cache(maxsize=8)
+def _jaw_grid(num: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(cos, sin, squared lower half of sin) of the contour's angles, the same for every face
+    (render needs them every frame)."""
     phi = np.linspace(-0.25, np.pi + 0.25, num)
     below = np.clip(np.sin(phi), 0, None)
-    x = -identity.half_width * np.cos(phi) * (1.0 - identity.jaw_taper * below**2)
-    y = identity.chin_depth * np.sin(phi) + jaw_drop * below**2
+    return _frozen(np.cos(phi)), _frozen(np.sin(phi)), _frozen(below**2)
+
+
+def jaw_points(identity: Identity, jaw_drop: float, num: int = 17) -> np.ndarray:
+    """Face contour from temple to temple through the chin; the chin drops as the mouth opens."""
+    cos, sin, below_sq = _jaw_grid(num)
+    x = -identity.half_width * cos * (1.0 - identity.jaw_taper * below_sq)
+    y = identity.chin_depth * sin + jaw_drop * below_sq
     return np.stack([x, y], -1)
 
 
-def landmarks_local(identity: Identity, mouth: np.ndarray, eye_openness: float) -> np.ndarray:
-    """All 68 iBUG landmarks in head-local coordinates."""
-    jaw = jaw_points(identity, 0.35 * identity.max_opening * float(mouth[0]))
+def _brows_and_nose(identity: Identity) -> np.ndarray:
+    """Landmarks 17-35 (brows, then nose), which only the identity moves."""
     brows = []
     for side in (-1, 1):
         xs = side * (identity.eye_spacing + np.linspace(1.35, -0.85, 5) * identity.eye_half_width)
@@ -181,35 +195,51 @@ def landmarks_local(identity: Identity, mouth: np.ndarray, eye_openness: float) 
     nw = identity.nostril_half_width
     nose += [(-nw, base - 0.006), (-0.5 * nw, base + 0.002), (0.0, base + 0.005),
              (0.5 * nw, base + 0.002), (nw, base - 0.006)]
+    return np.concatenate([brows[0], brows[1], np.array(nose)])
+
+
+def landmarks_local(identity: Identity, mouth: np.ndarray, eye_openness: float) -> np.ndarray:
+    """All 68 iBUG landmarks in head-local coordinates."""
+    jaw = jaw_points(identity, 0.35 * identity.max_opening * float(mouth[0]))
     return np.concatenate([
-        jaw, brows[0], brows[1], np.array(nose),
+        jaw, _identity_parts(identity).brows_and_nose,
         eye_points(identity, -1, eye_openness), eye_points(identity, 1, eye_openness),
         mouth_points(identity, mouth),
     ]).astype(np.float64)
 
 
-def _catmull_rom(points: np.ndarray, closed: bool, steps: int = 6) -> np.ndarray:
-    """Smooth curve through points, so polygons of landmarks draw as rounded shapes."""
-    pts = np.asarray(points, np.float64)
-    n = len(pts)
-    if closed:
-        index = np.arange(n)[:, None] + np.arange(-1, 3)[None, :]
-        controls = pts[index % n]  # (segments, 4, 2)
-    else:
-        index = np.arange(n - 1)[:, None] + np.arange(-1, 3)[None, :]
-        controls = pts[np.clip(index, 0, n - 1)]
+@functools.lru_cache(maxsize=None)
+def _spline_basis(steps: int) -> np.ndarray:
+    """(steps, 4) Catmull-Rom weights of the four control points at each sub-step."""
     t = np.linspace(0, 1, steps, endpoint=False)
-    basis = 0.5 * np.stack([-t**3 + 2 * t**2 - t, 3 * t**3 - 5 * t**2 + 2,
-                            -3 * t**3 + 4 * t**2 + t, t**3 - t**2], -1)  # (steps, 4)
-    curve = np.einsum("sk,nkd->nsd", basis, controls).reshape(-1, 2)
+    return _frozen(0.5 * np.stack([-t**3 + 2 * t**2 - t, 3 * t**3 - 5 * t**2 + 2,
+                                   -3 * t**3 + 4 * t**2 + t, t**3 - t**2], -1))
+
+
+@functools.lru_cache(maxsize=None)
+def _spline_controls(n: int, closed: bool) -> np.ndarray:
+    """(segments, 4) indices of each segment's control points among n points."""
+    segments = n if closed else n - 1
+    index = np.arange(segments)[:, None] + np.arange(-1, 3)[None, :]
+    return _frozen(index % n if closed else np.clip(index, 0, n - 1))
+
+
+def _catmull_rom(points: np.ndarray, closed: bool, steps: int = 6) -> np.ndarray:
+    """Smooth curve through points, so polygons of landmarks draw as rounded shapes.
+
+    The basis and index tables are cached: they depend only on the sizes, and rebuilding them
+    cost more than the curve itself at ~14 curves a frame.
+    """
+    pts = np.asarray(points, np.float64)
+    controls = pts[_spline_controls(len(pts), closed)]  # (segments, 4, 2)
+    curve = np.einsum("sk,nkd->nsd", _spline_basis(steps), controls).reshape(-1, 2)
     return curve if closed else np.concatenate([curve, pts[-1:]])
 
 
-def _skull_outline(identity: Identity, jaw: np.ndarray, grow: float = 1.0) -> np.ndarray:
+def _crown(identity: Identity) -> np.ndarray:
+    """The top of the skull, which closes the jaw contour into the face outline."""
     phi = np.linspace(np.pi + 0.25, 2 * np.pi - 0.25, 15)[1:-1]
-    crown = np.stack([-identity.half_width * grow * np.cos(phi),
-                      identity.crown_height * grow * np.sin(phi)], -1)
-    return np.concatenate([jaw, crown])
+    return np.stack([-identity.half_width * np.cos(phi), identity.crown_height * np.sin(phi)], -1)
 
 
 def _hair_shapes(identity: Identity) -> tuple[list[np.ndarray], list[np.ndarray]]:
@@ -260,9 +290,75 @@ def _rgb(colour) -> tuple:
     return tuple(int(round(v)) for v in np.clip(colour, 0, 255))
 
 
+def _xy(points: np.ndarray) -> list[float]:
+    """[x0, y0, x1, y1, ...] as Python floats, the coordinates PIL reads fastest (a list of
+    tuples of numpy scalars took longer to build than the shapes took to draw)."""
+    return points.ravel().tolist()
+
+
+_SHOULDERS = _frozen(np.array([(-0.5, 0.6), (-0.42, 0.42), (-0.1, 0.36), (0.1, 0.36),
+                               (0.42, 0.42), (0.5, 0.6)]))  # body-local
+
+
+@dataclasses.dataclass(frozen=True)
+class _IdentityParts:
+    """What render draws the same way in every frame of an identity (head-local geometry and
+    fill colours), worked out once per identity instead of once per frame."""
+
+    brows_and_nose: np.ndarray  # landmarks 17-35
+    crown: np.ndarray
+    neck: np.ndarray  # body-local
+    ears: tuple[np.ndarray, ...]  # one (1, 2) centre per side
+    hair_behind: tuple[np.ndarray, ...]  # smoothed outlines
+    hair_over: tuple[np.ndarray, ...]
+    skin: np.ndarray
+    colours: dict[str, tuple]
+
+
+@functools.lru_cache(maxsize=16)
+def _identity_parts(identity: Identity) -> _IdentityParts:
+    """The identity's _IdentityParts, cached: render asks for them every frame."""
+    a = identity.half_width
+    skin = np.asarray(identity.skin)
+    hair = np.asarray(identity.hair)
+    if identity.hair_style == "buzz":  # skin shows through a buzz cut
+        hair_fill = 0.55 * hair + 0.45 * skin
+    else:
+        hair_fill = hair
+
+    def smooth(shapes):
+        return tuple(_frozen(_catmull_rom(shape, closed=True, steps=3)) for shape in shapes)
+
+    behind, over = _hair_shapes(identity)
+    colours = {
+        "shirt": identity.shirt, "neck": skin * 0.78, "hair": hair_fill, "ear": skin * 0.85,
+        "brow": hair * 0.8, "iris": identity.iris, "lid": skin * 0.35, "bridge": skin * 0.82,
+        "nostril_line": skin * 0.7, "nostril": skin * 0.45, "lips": identity.lips,
+        "interior": MOUTH_INTERIOR, "teeth": TEETH, "lip_line": np.asarray(identity.lips) * 0.6,
+    }
+    return _IdentityParts(
+        brows_and_nose=_frozen(_brows_and_nose(identity)),
+        crown=_frozen(_crown(identity)),
+        neck=_frozen(np.array([(-0.55 * a, 0.1), (0.55 * a, 0.1), (0.6 * a, 0.4),
+                               (-0.6 * a, 0.4)])),
+        ears=tuple(_frozen(np.array([(side_sign * a * 0.98, identity.eye_y + 0.05)]))
+                   for side_sign in (-1, 1)),
+        hair_behind=smooth(behind),
+        hair_over=smooth(over),
+        skin=_frozen(skin),
+        colours={name: _rgb(colour) for name, colour in colours.items()},
+    )
+
+
+def background_image(background: np.ndarray) -> Image.Image:
+    """make_background's array as the image render draws on; convert once when many frames share
+    a background (converting it took a tenth of a 64 px frame's time, more at 256 px)."""
+    return Image.fromarray(background.astype(np.uint8))
+
+
 def render(
     identity: Identity,
-    background: np.ndarray,
+    background: np.ndarray | Image.Image,
     pose: HeadPose,
     mouth: np.ndarray,
     eye_openness: float,
@@ -272,96 +368,101 @@ def render(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Draws one frame. Returns (uint8 image (size, size, 3), landmarks (68, 2) in output pixels).
 
-    background is a float array of the supersampled side (size * supersample). light in [-1, 1]
-    moves the key light left/right.
+    background is a float array of the supersampled side (size * supersample), or the same passed
+    through background_image (it is copied, not drawn on). light in [-1, 1] moves the key light
+    left/right.
     """
     side = size * supersample
+    parts = _identity_parts(identity)
+    colours = parts.colours
     local = landmarks_local(identity, mouth, eye_openness)
-    to_px = lambda pts: pose.apply(np.asarray(pts)) * side  # noqa: E731
+    to_px = lambda pts: pose.apply(pts) * side  # noqa: E731
     body_pose = dataclasses.replace(pose, angle=0.0, x=0.5 + 0.5 * (pose.x - 0.5),
                                     y=HeadPose.y + 0.3 * (pose.y - HeadPose.y))
-    body_px = lambda pts: body_pose.apply(np.asarray(pts)) * side  # noqa: E731
-    poly = lambda pts: [tuple(p) for p in pts]  # noqa: E731
+    body_px = lambda pts: body_pose.apply(pts) * side  # noqa: E731
 
-    canvas = Image.fromarray(background.astype(np.uint8))
+    if isinstance(background, Image.Image):
+        canvas = background.copy()
+    else:
+        canvas = background_image(background)
     draw = ImageDraw.Draw(canvas)
     a = identity.half_width
-    skin = np.asarray(identity.skin)
     # Body: shoulders in the shirt colour, then the neck.
-    draw.polygon(poly(body_px([(-0.5, 0.6), (-0.42, 0.42), (-0.1, 0.36), (0.1, 0.36),
-                               (0.42, 0.42), (0.5, 0.6)])), fill=_rgb(identity.shirt))
-    draw.polygon(poly(body_px([(-0.55 * a, 0.1), (0.55 * a, 0.1), (0.6 * a, 0.4), (-0.6 * a, 0.4)])),
-                 fill=_rgb(skin * 0.78))
-    behind, over = _hair_shapes(identity)
-    hair = np.asarray(identity.hair)
-    if identity.hair_style == "buzz":  # skin shows through a buzz cut
-        hair = 0.55 * hair + 0.45 * skin
-    for shape in behind:
-        draw.polygon(poly(to_px(_catmull_rom(shape, closed=True, steps=3))), fill=_rgb(hair))
-    for side_sign in (-1, 1):  # ears
-        ear = to_px([(side_sign * a * 0.98, identity.eye_y + 0.05)])[0]
+    draw.polygon(_xy(body_px(_SHOULDERS)), fill=colours["shirt"])
+    draw.polygon(_xy(body_px(parts.neck)), fill=colours["neck"])
+    for shape in parts.hair_behind:
+        draw.polygon(_xy(to_px(shape)), fill=colours["hair"])
+    for ear_local in parts.ears:
+        ear = to_px(ear_local)[0]
         rx, ry = 0.022 * side * pose.scale, 0.045 * side * pose.scale
-        draw.ellipse([ear[0] - rx, ear[1] - ry, ear[0] + rx, ear[1] + ry], fill=_rgb(skin * 0.85))
+        draw.ellipse([ear[0] - rx, ear[1] - ry, ear[0] + rx, ear[1] + ry], fill=colours["ear"])
 
     # Face with soft shading: a mask of the skull outline, lit from one side.
     jaw = local[:17]
-    outline = to_px(_catmull_rom(_skull_outline(identity, jaw), closed=True, steps=3))
+    outline = to_px(_catmull_rom(np.concatenate([jaw, parts.crown]), closed=True, steps=3))
     face_mask = Image.new("L", (side, side), 0)
-    ImageDraw.Draw(face_mask).polygon(poly(outline), fill=255)
+    ImageDraw.Draw(face_mask).polygon(_xy(outline), fill=255)
     left, top = np.maximum(np.floor(outline.min(0)).astype(int), 0)
     right, bottom = np.minimum(np.ceil(outline.max(0)).astype(int) + 1, side)
     centre = pose.apply(np.array([[0.0, 0.0]]))[0] * side
-    ys, xs = np.mgrid[top:bottom, left:right]
-    dx = (xs - centre[0]) / (a * side * pose.scale)
-    dy = (ys - centre[1]) / (identity.chin_depth * side * pose.scale)
-    shade = np.clip(1.02 - 0.16 * (dx**2 + dy**2) + 0.08 * light * dx, 0.6, 1.1)[..., None]
-    face = Image.fromarray(np.clip(skin * shade, 0, 255).astype(np.uint8))
+    # The shading is the costliest per-pixel step, so it is written for speed with the same
+    # arithmetic as the plain formula: a row and a column of offsets broadcast to the box,
+    # in-place steps, colour channels first (numpy broadcasts a trailing 3 slowly).
+    dx = (np.arange(left, right) - centre[0]) / (a * side * pose.scale)
+    dy = (np.arange(top, bottom) - centre[1])[:, None] / (identity.chin_depth * side * pose.scale)
+    shade = np.add(dx**2, dy**2)  # then 1.02 - 0.16 * that + 0.08 * light * dx, clipped
+    shade *= 0.16
+    np.subtract(1.02, shade, out=shade)
+    shade += 0.08 * light * dx
+    np.clip(shade, 0.6, 1.1, out=shade)
+    channels = parts.skin[:, None, None] * shade
+    np.clip(channels, 0, 255, out=channels)
+    face = Image.merge("RGB", [Image.fromarray(channel) for channel in channels.astype(np.uint8)])
     canvas.paste(face, (int(left), int(top)), face_mask.crop((left, top, right, bottom)))
     draw = ImageDraw.Draw(canvas)
-    for shape in over:
-        draw.polygon(poly(to_px(_catmull_rom(shape, closed=True, steps=3))), fill=_rgb(hair))
+    for shape in parts.hair_over:
+        draw.polygon(_xy(to_px(shape)), fill=colours["hair"])
 
     px = to_px(local)
     unit = side * pose.scale
-    brow_colour = _rgb(np.asarray(identity.hair) * 0.8)
     for brow in (px[17:22], px[22:27]):
-        draw.line(poly(_catmull_rom(brow, closed=False)), fill=brow_colour,
+        draw.line(_xy(_catmull_rom(brow, closed=False)), fill=colours["brow"],
                   width=max(1, int(identity.brow_thickness * unit)), joint="curve")
     for eye in (px[36:42], px[42:48]):
         contour = _catmull_rom(eye, closed=True)
         opening = np.linalg.norm(eye[1] - eye[5])
         if opening > 0.1 * identity.eye_half_height * unit:
-            draw.polygon(poly(contour), fill=(245, 242, 235))
+            draw.polygon(_xy(contour), fill=(245, 242, 235))
             centre_eye = eye.mean(0)
             r = 0.55 * identity.eye_half_height * unit * 1.3
             ry = min(r, 0.5 * opening)
             draw.ellipse([centre_eye[0] - r, centre_eye[1] - ry, centre_eye[0] + r,
-                          centre_eye[1] + ry], fill=_rgb(identity.iris))
+                          centre_eye[1] + ry], fill=colours["iris"])
             pr, pry = 0.45 * r, 0.45 * ry
             draw.ellipse([centre_eye[0] - pr, centre_eye[1] - pry, centre_eye[0] + pr,
                           centre_eye[1] + pry], fill=(15, 12, 12))
         upper_lid = _catmull_rom(eye[[0, 1, 2, 3]], closed=False)
-        draw.line(poly(upper_lid), fill=_rgb(skin * 0.35), width=max(1, int(0.006 * unit)))
+        draw.line(_xy(upper_lid), fill=colours["lid"], width=max(1, int(0.006 * unit)))
     # Nose: a shaded bridge line and nostrils.
-    draw.line(poly(_catmull_rom(px[[28, 29, 30]], closed=False)), fill=_rgb(skin * 0.82),
+    draw.line(_xy(_catmull_rom(px[[28, 29, 30]], closed=False)), fill=colours["bridge"],
               width=max(1, int(0.006 * unit)))
-    draw.line(poly(_catmull_rom(px[31:36], closed=False)), fill=_rgb(skin * 0.7),
+    draw.line(_xy(_catmull_rom(px[31:36], closed=False)), fill=colours["nostril_line"],
               width=max(1, int(0.005 * unit)))
     for nostril in (px[32], px[34]):
         r = 0.007 * unit
         draw.ellipse([nostril[0] - r, nostril[1] - 1.6 * r, nostril[0] + r, nostril[1]],
-                     fill=_rgb(skin * 0.45))
+                     fill=colours["nostril"])
     # Mouth: lips, the dark interior, then the upper teeth inside it.
-    draw.polygon(poly(_catmull_rom(px[48:60], closed=True)), fill=_rgb(identity.lips))
+    draw.polygon(_xy(_catmull_rom(px[48:60], closed=True)), fill=colours["lips"])
     inner = px[60:68]
     if np.linalg.norm(inner[2] - inner[6]) > 0.5:
-        draw.polygon(poly(_catmull_rom(inner, closed=True)), fill=_rgb(MOUTH_INTERIOR))
+        draw.polygon(_xy(_catmull_rom(inner, closed=True)), fill=colours["interior"])
         teeth_depth = 0.3 * (inner[6] - inner[2])
         upper = _catmull_rom(inner[[0, 1, 2, 3, 4]], closed=False, steps=4)
         middle = np.abs(np.arange(len(upper)) - (len(upper) - 1) / 2) < 0.35 * len(upper)
         teeth = np.concatenate([upper[middle], (upper[middle] + teeth_depth)[::-1]])
-        draw.polygon(poly(teeth), fill=_rgb(TEETH))
-    draw.line(poly(_catmull_rom(inner[[0, 1, 2, 3, 4]], closed=False)), fill=_rgb(np.asarray(identity.lips) * 0.6),
+        draw.polygon(_xy(teeth), fill=colours["teeth"])
+    draw.line(_xy(_catmull_rom(inner[[0, 1, 2, 3, 4]], closed=False)), fill=colours["lip_line"],
               width=max(1, int(0.004 * unit)))
 
     image = np.asarray(canvas.reduce(supersample))  # box filter: the antialiasing step

@@ -101,10 +101,22 @@ def _rasterise(segments, n_control: int):
     return articulators, voicing, noise
 
 
-def _resonance(freq: np.ndarray, centre: np.ndarray, bandwidth: float) -> np.ndarray:
-    """Magnitude response of a second-order resonator normalised to 1 at DC."""
-    c2 = centre**2
-    return c2 / np.sqrt((c2 - freq**2) ** 2 + (freq * bandwidth) ** 2)
+def _resonance(freq: np.ndarray, freq_sq: np.ndarray, centre_sq: np.ndarray, bandwidth: float,
+               out: np.ndarray, scratch: np.ndarray) -> np.ndarray:
+    """Magnitude response of a second-order resonator normalised to 1 at DC,
+    centre² / sqrt((centre² - freq²)² + (freq * bandwidth)²), written into out.
+
+    It runs for every harmonic and formant over the whole clip, where fresh temporaries cost
+    several times the arithmetic; hence the squares passed in and the in-place steps (scratch is
+    overwritten).
+    """
+    np.subtract(centre_sq, freq_sq, out=out)
+    np.square(out, out=out)
+    np.multiply(freq, bandwidth, out=scratch)
+    np.square(scratch, out=scratch)
+    out += scratch
+    np.sqrt(out, out=out)
+    return np.divide(centre_sq, out, out=out)
 
 
 def _band_noise(rng: np.random.Generator, n: int, sample_rate: int, band) -> np.ndarray:
@@ -151,13 +163,20 @@ def synthesise(
     voiced = np.zeros(n_samples)
     top_hz = min(VOICED_BANDWIDTH_HZ, 0.47 * sample_rate)
     max_harmonic = int(top_hz / (0.92 * voice.pitch_hz))  # f0 dips to 0.92x the speaker's pitch
+    formants_sq = [centre**2 for centre in formants]
+    f0_max = f0.max()
+    freq, freq_sq, gain, response, scratch = (np.empty(n_samples) for _ in range(5))
     for k in range(1, max_harmonic + 1):
-        freq = k * f0
-        gain = np.ones(n_samples) / k  # glottal source tilt, -6 dB per octave after radiation
-        for centre, bandwidth in zip(formants, bandwidths):
-            gain *= _resonance(freq, centre, bandwidth)
-        gain[freq > top_hz] = 0.0
-        voiced += gain * np.sin(k * phase)
+        np.multiply(f0, k, out=freq)
+        np.square(freq, out=freq_sq)
+        gain.fill(1.0 / k)  # glottal source tilt, -6 dB per octave after radiation
+        for centre_sq, bandwidth in zip(formants_sq, bandwidths):
+            gain *= _resonance(freq, freq_sq, centre_sq, bandwidth, response, scratch)
+        if k * f0_max > top_hz:  # only the top harmonics ever pass it
+            gain[freq > top_hz] = 0.0
+        wave = np.sin(k * phase)
+        wave *= gain
+        voiced += wave
     voiced *= amplitude / (np.percentile(np.abs(voiced), 99) + 1e-9)
 
     unvoiced = np.zeros(n_samples)
