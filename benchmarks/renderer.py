@@ -47,6 +47,7 @@ _RENDER_BATCHES = flags.DEFINE_list("render_batches", ["8", "1"], "Frames per re
 _DTYPES = flags.DEFINE_list("dtypes", ["float32"], "Compute dtypes to render with.")
 _IMAGE_SIZE = flags.DEFINE_integer("image_size", None, "Every preset at this data.image_size instead of its own "
                                    "(e.g. 64: the synthetic set's native size, against the demo's 32).")
+_PATCH_SIZE = flags.DEFINE_integer("patch_size", None, "Every preset at this model.patch_size instead of its own.")
 
 
 def timed(fn, *args, repeats: int, label: str = "") -> float:
@@ -97,9 +98,11 @@ def batch_of(size: int, frames: int, references: int) -> dict:
 
 
 def preset_config(preset: str):
-    """--config's file at this preset, as `--config=FILE:PRESET` reads it (at --image_size if given)."""
+    """--config's file at this preset, as `--config=FILE:PRESET` reads it (at --image_size and
+    --patch_size if given)."""
     config = ConfigFileFlagParser("config", lock_config=False).parse(f"{_CONFIG.value}:{preset}")
     config.data.image_size = _IMAGE_SIZE.value or config.data.image_size
+    config.model.patch_size = _PATCH_SIZE.value or config.model.patch_size
     return config
 
 
@@ -120,7 +123,7 @@ def measure(preset: str, peak: float) -> dict:
     model = renderer_from_config(config)
     params = jax.jit(lambda key: init_variables(model, key))(jax.random.key(0))["params"]
     schedule = Schedule.from_config(config.diffusion)
-    row = {"preset": preset, "size": size}
+    row = {"preset": preset, "size": size, "patch": config.model.patch_size}
     repeats = _REPEATS.value
 
     one = batch_of(size, 1, config.data.num_references)
@@ -200,8 +203,8 @@ def main(argv):
           + ", ".join(f"{dtype} {flops / 1e9:.0f}" for dtype, flops in peaks.items())
           + f"; forward and train in {_DTYPE.value}, batch {_BATCH.value}", flush=True)
     if {"forward", "train"} & set(_MEASURE.value):
-        print_table(["preset", "size", "forward_s", "forward_gflop", "forward_peak_fraction", "train_images_per_s",
-                     "peak_memory_gib"], (measure(preset, peak) for preset in _PRESETS.value))
+        print_table(["preset", "size", "patch", "forward_s", "forward_gflop", "forward_peak_fraction",
+                     "train_images_per_s", "peak_memory_gib"], (measure(preset, peak) for preset in _PRESETS.value))
     if "render" in _MEASURE.value:
         print_table(["preset", "dtype", "batch", "sampler", "frames_per_s", "unet_peak_fraction", "bf16_vs_f32_max_abs",
                      "bf16_vs_f32_psnr"], (row for preset in _PRESETS.value for row in render_rows(preset, peaks)))

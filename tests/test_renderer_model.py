@@ -15,6 +15,7 @@ from diffdub_jax.convert import renderer as convert_renderer
 from diffdub_jax.convert import torch_state
 from diffdub_jax.diffusion import ddim, losses
 from diffdub_jax.diffusion.schedule import Schedule
+from diffdub_jax.models import renderer as renderer_model
 from diffdub_jax.models.renderer import renderer_from_config
 from diffdub_jax.serving.renderer_service import COMPUTE_DTYPES, RendererService, RenderOptions, render
 from diffdub_jax.training import loop
@@ -140,8 +141,11 @@ def test_every_prediction_maps_its_target_back_to_x0_and_an_x0_error_costs_the_s
         Schedule.linear(prediction="score")
 
 
-def test_pixels_outside_the_edit_mask_are_bit_identical_after_rendering():
-    model = official_small_renderer()
+@pytest.mark.parametrize("patch_size", [1, 2])
+def test_pixels_outside_the_edit_mask_are_bit_identical_after_rendering(patch_size):
+    config = tiny_config()
+    config.model.patch_size = patch_size
+    model = renderer_from_config(config)
     params = randomise(init(model))
     batch = random_batch(32, 3)
     x_T = jax.random.normal(jax.random.key(2), (1, 32, 32, 3))
@@ -150,6 +154,20 @@ def test_pixels_outside_the_edit_mask_are_bit_identical_after_rendering():
     known = batch["edit_mask"][..., 0] < 0.5
     assert np.array_equal(out[known], batch["image"][known])  # bit-identical, not just close
     assert np.abs(out[~known] - batch["image"][~known]).max() > 0.1  # the edit region was redrawn
+    # a full-resolution image, not an upscaled half-resolution one: the pixels of a patch differ
+    assert np.abs(out[:, 1::2, :] - out[:, ::2, :])[~known[:, ::2]].max() > 0.05
+
+
+def test_patches_hold_their_own_pixels_and_unfold_back():
+    images = np.random.default_rng(0).normal(size=(2, 8, 6, 3)).astype(np.float32)
+    patches = np.asarray(renderer_model.space_to_depth(images, 2))
+    assert patches.shape == (2, 4, 3, 12)
+    np.testing.assert_array_equal(np.sort(patches[1, 2, 1]), np.sort(images[1, 4:6, 2:4].ravel()))
+    np.testing.assert_array_equal(renderer_model.depth_to_space(patches, 2), images)
+    config = tiny_config()
+    config.model.patch_size = 3
+    with pytest.raises(ValueError, match="not a multiple of model.patch_size 3"):
+        renderer_from_config(config)
 
 
 def test_training_input_keeps_the_known_region_clean_and_loss_is_masked():
@@ -324,9 +342,12 @@ def test_dpm_solver_recovers_a_believed_image_and_keeps_the_known_region(predict
 
 
 @pytest.mark.parametrize("prediction", ["epsilon", "v"])
-def test_dpm_solver_follows_the_sampling_ode_closer_than_ddim_at_few_steps(prediction):
+def test_dpm_solver_follows_the_sampling_ode_at_least_as_closely_as_ddim_without_overshooting(prediction):
     """With a denoiser whose clean-image guess moves with x_t, the 1000-step DDIM trajectory is the
-    ODE's solution; the second-order solver lands much nearer to it with the same few steps."""
+    ODE's solution; the solver lands no farther from it than DDIM with the same steps. Its second-
+    order steps never extrapolate x0 by more than the last difference (1 / 2r <= 1): the step to
+    t = 0, several times its predecessor in log-SNR, would extrapolate 2.4x and, on a trained
+    renderer, overshoot into grain (sharpness 1.4-1.8x the true frames', PSNR 2 dB below DDIM)."""
     schedule = Schedule.linear(prediction=prediction)
     image = jnp.asarray(random_batch(8, 2)["image"])
     alphas = jnp.asarray(schedule.alphas_cumprod, jnp.float32)
@@ -338,11 +359,12 @@ def test_dpm_solver_follows_the_sampling_ode_closer_than_ddim_at_few_steps(predi
 
     mask, x_T = jnp.ones(image.shape[:-1] + (1,)), jax.random.normal(jax.random.key(0), image.shape)
     solution = ddim.ddim_sample(denoise, schedule, x_T, image, mask, num_steps=1000)
-    for steps in (10, 20):
+    for steps in (5, 10, 20, 50):
         ddim_error = float(jnp.abs(ddim.ddim_sample(denoise, schedule, x_T, image, mask, num_steps=steps) - solution).mean())
         solver_error = float(jnp.abs(ddim.dpm_solver_sample(denoise, schedule, x_T, image, mask, num_steps=steps)
                                      - solution).mean())
-        assert solver_error < 0.5 * ddim_error, (steps, solver_error, ddim_error)
+        assert solver_error < ddim_error, (steps, solver_error, ddim_error)
+        assert 0 < ddim._solver_coefficients(schedule, steps)["half_inverse_ratio"].max() <= 1.0
 
 
 def test_bfloat16_and_the_few_step_sampler_keep_the_known_region_and_approximate_float32():

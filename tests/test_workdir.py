@@ -27,7 +27,7 @@ def test_saved_variables_come_back_with_their_config_and_framing(tmp_path):
     restored = Workdir(tmp_path / "run").restore_variables()
     np.testing.assert_array_equal(restored["params"]["w"], variables["params"]["w"])
     np.testing.assert_array_equal(restored["batch_stats"]["mean"], variables["batch_stats"]["mean"])
-    assert Framing.from_config(Workdir(tmp_path / "run").restore_config().data) == Framing(image_size=32, crop_scale=2.0, mask_window=12,
+    assert Framing.from_config(Workdir(tmp_path / "run").restore_config().data) == Framing(image_size=64, crop_scale=2.0, mask_window=12,
                                                           mask_dilation=8.0)
     with pytest.raises(checkpoints.CheckpointMismatchError, match="holds a 'renderer' checkpoint, expected 'motion'"):
         Workdir(tmp_path / "run").inference_config("motion")

@@ -112,9 +112,10 @@ def _solver_coefficients(schedule: Schedule, num_steps: int) -> dict[str, np.nda
         log_snr_next = np.concatenate([log_snr[1:], [np.inf]])
     h = log_snr_next - log_snr
     h_prev = np.concatenate([[np.nan], h[:-1]])
-    # First order on the first step (no history) and the last (to t = 0, h is infinite): the
-    # "lower order final" choice, which keeps few-step runs stable.
-    second_order = np.isfinite(h) & np.isfinite(h_prev)
+    # First order on the first step (no history) and the last two (to t = 0, whose step in
+    # log-SNR is several times its predecessor's, so extrapolating x0 overshoots into grain; and
+    # from t = 0, h is infinite): the "lower order final" choice, which keeps few-step runs stable.
+    second_order = np.isfinite(h) & np.isfinite(h_prev) & (np.arange(num_steps) < num_steps - 2)
     return {
         "t": timesteps.astype(np.int32),
         "sigma_ratio": np.sqrt((1 - alpha_bar_next) / (1 - alpha_bar)).astype(np.float32),
