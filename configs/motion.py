@@ -9,7 +9,7 @@ Stage 2 trains on the z_sem of every frame, extracted once by the frozen stage-1
         and its training (Adam 1e-4, 10 s windows, batch 16) on HDTF.
     python -m diffdub_jax.train --config=configs/motion.py:synthetic --workdir=runs/motion \
         --config.data.latents_dir=runs/latents
-        the demo's generator on log-mel features of the synthetic set: about 4 minutes on 2 CPU
+        the demo's generator on log-mel features of the synthetic set: about 2 minutes on 2 CPU
         cores; renders from its predicted latents follow the new audio (lip sync r ~0.9).
     `tiny`: for tests.
 
@@ -78,7 +78,9 @@ PRESETS = {
         "model.speech_blocks": 2,
         "model.decoder_blocks": 2,
         "model.dropout_rate": 0.1,
-        "train.num_steps": 800,
+        # Held-out dubs' lip sync is the same after 400 steps as after 800 (dub minus source, four
+        # pairs: 0.90 +- 0.05 and 0.89 +- 0.05), in half the time.
+        "train.num_steps": 400,
         "train.learning_rate": 1e-3,
         "train.lr_schedule": "cosine",  # the short run ends settled instead of mid-stride
         "train.log_every": 50,
