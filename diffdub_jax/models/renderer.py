@@ -33,8 +33,8 @@ class Renderer(nn.Module):
     """Parameters live under 'unet' and 'encoder', as the release's `*` and `encoder.*` keys.
 
     With patch_size p > 1 both networks see p x p pixel patches as channels, so a renderer draws
-    p-times-sharper images at the cost of one p-times smaller (Simple Diffusion's patching); the
-    release's models have p = 1.
+    images p times larger at about the cost of images p times smaller (Simple Diffusion's
+    patching), instead of drawing small and upscaling; the release's models have p = 1.
     """
 
     unet: DenoiserUNet
