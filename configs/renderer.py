@@ -70,6 +70,7 @@ PRESETS = {
         # source's), which buys the optimiser steps a diffusion model needs within minutes on a CPU.
         "data.image_size": 64,
         "model.patch_size": 2,
+        # Batch 4 over the same 2000 steps draws no mouth (held-out lip sync -0.07 / 0.03).
         "data.batch_size": 8,
         # The set's frames are the renderer's whole input (the face fills about half the frame), not
         # the authors' 1.6x face-box crop: a crop of 2x the box spans the whole frame. Saved with
