@@ -46,7 +46,8 @@ _SAMPLERS = flags.DEFINE_list("samplers", ["ddim:20"], "sampler:steps to render 
 _RENDER_BATCHES = flags.DEFINE_list("render_batches", ["8", "1"], "Frames per rendered batch.")
 _DTYPES = flags.DEFINE_list("dtypes", ["float32"], "Compute dtypes to render with.")
 _IMAGE_SIZE = flags.DEFINE_integer("image_size", None, "Every preset at this data.image_size instead of its own "
-                                   "(e.g. 32 with --patch_size=1: the demo's renderer before it drew 64 px in patches).")
+                                   "(e.g. 32 with --patch_size=1: the demo's renderer before it drew 64 px in "
+                                   "patches).")
 _PATCH_SIZE = flags.DEFINE_integer("patch_size", None, "Every preset at this model.patch_size instead of its own.")
 
 
