@@ -59,6 +59,11 @@ def as_path(path: str | os.PathLike) -> epath.Path:
     return epath.Path(text if is_url(text) else os.path.abspath(text))
 
 
+def _shapes(tree: Any) -> list[tuple[int, ...]]:
+    """The sorted shapes of a tree's arrays (abstract, concrete or checkpoint metadata)."""
+    return sorted(tuple(leaf.shape) for leaf in jax.tree_util.tree_leaves(tree) if hasattr(leaf, "shape"))
+
+
 class RunCheckpoints:
     """The checkpoints of one training run (Orbax CheckpointManager over <workdir>/checkpoints)."""
 
@@ -95,15 +100,23 @@ class RunCheckpoints:
             raise CheckpointMismatchError(
                 f"checkpoint {path} was trained on {saved.data.name} {saved_version}, but this run reads "
                 f"{config.data.name} {version}: train into a new workdir (or delete this one)")
+        def mismatch(reason: str) -> CheckpointMismatchError:
+            changed = config_changes(saved, config)
+            return CheckpointMismatchError(
+                f"checkpoint {path} does not fit this run's model or optimizer; settings changed since it "
+                f"was saved: {', '.join(changed) or 'none found'}. Resume with the config it was saved "
+                f"with, or train into a new workdir ({reason})")
+
+        # Shapes are compared from the metadata first: a restore that fails halfway leaves Orbax's
+        # reader threads printing tracebacks after our message.
+        saved_shapes = _shapes(ocp.StandardCheckpointHandler().metadata(path / "state"))
+        if saved_shapes != _shapes(abstract_state):
+            raise mismatch("its arrays have other shapes")
         try:
             restored = self.manager.restore(step, args=ocp.args.Composite(
                 state=ocp.args.StandardRestore(abstract_state), data=ocp.args.JsonRestore()))
         except ValueError as error:
-            changed = config_changes(saved, config)
-            raise CheckpointMismatchError(
-                f"checkpoint {path} does not fit this run's model or optimizer; settings changed since it "
-                f"was saved: {', '.join(changed) or 'none found'}. Resume with the config it was saved "
-                f"with, or train into a new workdir (Orbax: {str(error).splitlines()[0]})") from error
+            raise mismatch(f"Orbax: {str(error).splitlines()[0]}") from error
         return restored.state, restored.data
 
     def wait(self) -> None:

@@ -56,6 +56,9 @@ def test_resuming_with_another_optimizer_names_the_changed_setting(tmp_path):
     with pytest.raises(checkpoints.CheckpointMismatchError,
                        match=r"checkpoints/1 does not fit .* train\.lr_schedule: 'constant' -> 'cosine'"):
         run.restore(1, jax.eval_shape(lambda s: s, state), changed)
+    wider = {"w": jnp.ones((3, 4)), "b": jnp.zeros((4,))}  # another model: refused before Orbax reads an array
+    with pytest.raises(checkpoints.CheckpointMismatchError, match="its arrays have other shapes"):
+        run.restore(1, jax.eval_shape(lambda s: s, create_state(wider, make_optimizer(config.train))), config)
     restored, data_state = run.restore(1, jax.eval_shape(lambda s: s, create_state(params, make_optimizer(config.train))),
                                        config)
     assert data_state == {"position": 1} and int(restored.step) == 0
