@@ -64,6 +64,14 @@ def test_shifted_clip_gives_one_square_crop_and_flags_a_blank_frame(detector, as
     assert np.isnan(track.landmarks[blank]).all()
     in_frame = track.landmarks_in_frame()
     assert np.isfinite(in_frame[expected_found]).all()  # the blank frame did not poison smoothing
+    # `detected` keeps each frame's own landmarks (what a per-frame metric compares), unsmoothed.
+    for t in (0, blank, count - 1):
+        own = faces.crop_landmarks(frames[t], box, detector)
+        if own is None:
+            assert t == blank and np.isnan(track.detected[t]).all()
+        else:
+            np.testing.assert_array_equal(track.detected[t], own)
+    assert not np.array_equal(track.detected[expected_found], track.landmarks[expected_found])
 
     # The landmarks follow the shift: frame t is frame 0 moved by shifts[t].
     still = detector.detect(frames[0])[0].landmarks

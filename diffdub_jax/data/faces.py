@@ -137,11 +137,13 @@ class CropBox:
 @dataclasses.dataclass(frozen=True)
 class FaceTrack:
     """box: the clip's crop (None when no face was found at all). landmarks: (T, 68, 2) float32 in
-    crop pixels (0..side), smoothed, NaN where found is False."""
+    crop pixels (0..side), smoothed, NaN where found is False; detected: the same before smoothing
+    (what crop_landmarks found in each frame, for metrics that compare frames one by one)."""
 
     box: CropBox | None
     landmarks: np.ndarray
     found: np.ndarray
+    detected: np.ndarray
 
     def landmarks_at(self, size: int) -> np.ndarray:
         """Landmarks in the coordinates of the crop resized to size x size (for masks.py)."""
@@ -264,10 +266,10 @@ def track_face(frames: Sequence[np.ndarray], detector: LandmarkDetector | None =
     box = fixed_crop_box((frames[i] for i in range(0, count, stride)), detector, face_index, scale)
     landmarks = np.full((count, NUM_LANDMARKS, 2), np.nan, np.float32)
     if box is None:
-        return FaceTrack(None, landmarks, np.zeros(count, bool))
+        return FaceTrack(None, landmarks, np.zeros(count, bool), landmarks)
     for i in tqdm(range(count), desc="landmarks", leave=False):
         points = crop_landmarks(frames[i], box, detector, working_size)
         if points is not None:
             landmarks[i] = points
     found = ~np.isnan(landmarks).any(axis=(1, 2))
-    return FaceTrack(box, smooth_landmarks(landmarks, found, smoothing_window), found)
+    return FaceTrack(box, smooth_landmarks(landmarks, found, smoothing_window), found, landmarks)

@@ -148,10 +148,11 @@ class Scorer:
             if self.fid is not None:
                 features["generated"].append(self.fid(crop_a)[:count])
                 features["reference"].append(self.fid(crop_b)[:count])
-            for frame_a, frame_b in zip(a[:count], b[:count]):
-                points = [faces.crop_landmarks(frame, track.box, detector) for frame in (frame_a, frame_b)]
-                if points[0] is not None and points[1] is not None:
-                    lmd.append(mouth_landmark_distance(points[0][None], points[1][None], track.box.side)[0])
+            for frame_a, theirs_found, theirs_points in zip(a[:count], track.found[index[:count]],
+                                                            track.detected[index[:count]]):
+                ours_points = faces.crop_landmarks(frame_a, track.box, detector) if theirs_found else None
+                if ours_points is not None:  # the reference's: what the track found in it, unsmoothed
+                    lmd.append(mouth_landmark_distance(ours_points[None], theirs_points[None], track.box.side)[0])
         result = {key: float(np.mean(np.concatenate(parts))) for key, parts in values.items() if parts}
         result["edit_sharpness_ratio"] = float(np.nanmean(np.concatenate(sharpness["generated"]))
                                                / np.nanmean(np.concatenate(sharpness["reference"])))

@@ -9,6 +9,8 @@ batches sharded over the mesh's data axis: one compiled shape).
 
 from __future__ import annotations
 
+import concurrent.futures
+
 import numpy as np
 from tqdm import tqdm
 
@@ -27,10 +29,19 @@ def extract_latents(renderer_workdir: str, output: str, splits: tuple[str, ...] 
     for split in splits:
         source = datasets.clip_source(config.data.name, split, data_dir or config.data.data_dir)
         todo = [i for i in range(len(source)) if not store.has(split, i)]
-        for record_index in tqdm(todo, desc=f"latents {split}"):
+
+        def encoder_crops(record_index: int) -> np.ndarray:
             frames = source[record_index]["frames"]
-            crops = np.stack([pipeline.clean_encoder_crop(frames, i, size) for i in range(len(frames["image"]))])
-            store.save(split, record_index, service.encode(crops).astype(np.float32))
+            return np.stack([pipeline.clean_encoder_crop(frames, i, size) for i in range(len(frames["image"]))])
+
+        # The host cuts the next clip's crops while the device encodes this one's.
+        with concurrent.futures.ThreadPoolExecutor(1) as host:
+            upcoming = host.submit(encoder_crops, todo[0]) if todo else None
+            for position, record_index in enumerate(tqdm(todo, desc=f"latents {split}")):
+                crops = upcoming.result()
+                if position + 1 < len(todo):
+                    upcoming = host.submit(encoder_crops, todo[position + 1])
+                store.save(split, record_index, service.encode(crops).astype(np.float32))
         counts[split] = len(source)
     mean, std = latent_statistics(output, "train" if "train" in splits else splits[0], counts)
     store.write_info({"renderer_workdir": str(as_path(renderer_workdir)), "dataset": config.data.name,

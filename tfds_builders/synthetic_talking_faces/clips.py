@@ -55,7 +55,7 @@ def _blinks(rng: np.random.Generator, t: np.ndarray) -> np.ndarray:
 
 def png_bytes(image: np.ndarray) -> bytes:
     buffer = io.BytesIO()
-    Image.fromarray(image).save(buffer, format="png", optimize=False, compress_level=6)
+    Image.fromarray(image).save(buffer, format="png", optimize=False, compress_level=1)
     return buffer.getvalue()
 
 
