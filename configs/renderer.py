@@ -5,8 +5,8 @@
         its training (Adam 1e-4, EMA 0.9999, batch 32) on HDTF at 256 px; weeks on a pod.
     python -m diffdub_jax.train --config=configs/renderer.py:synthetic --workdir=runs/renderer
         the demo's renderer on the embedded synthetic set at its native 64 px (2 x 2 patches):
-        about 7 minutes on 2 CPU cores; held-out renders from their own z_sem follow the true
-        mouth (lip sync r ~0.85).
+        4-7 minutes on 2 CPU cores; held-out renders from their own z_sem follow the true
+        mouth (lip sync r ~0.83).
     `tiny`: for tests (seconds; the same code paths).
 
 Presets are small overrides of `real` (PRESETS below), each saying why it departs.
