@@ -39,7 +39,8 @@ def test_demo_writes_its_outputs(small_data_dir, tmp_path):
     assert (out / "pairs" / f"{dub['pairs'][1]['source_clip']}_with_{dub['pairs'][1]['audio_clip']}" / "dubbed.mp4").is_file()
     phases = {name: seconds for name, seconds in summary["timings"].items() if name != "total_s"}
     assert len(phases) == 8 and all(seconds > 0 for name, seconds in phases.items() if name != "dataset_s")
-    assert sum(phases.values()) <= summary["timings"]["total_s"] <= sum(phases.values()) + 60
+    rounding = 0.05 * len(phases)  # each phase is rounded to 0.1 s
+    assert sum(phases.values()) - rounding <= summary["timings"]["total_s"] <= sum(phases.values()) + 60
     scores = summary["held_out_reconstruction_scores"]  # both stages, each clip with its own audio
     assert len(scores["clips"]) == 2 and json.loads((out / "held_out_reconstruction_scores.json").read_text()) == scores
     assert {"psnr", "ssim", "edit_psnr", "edit_ssim", "lmd"} <= set(scores["mean"])
