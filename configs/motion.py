@@ -9,7 +9,7 @@ Stage 2 trains on the z_sem of every frame, extracted once by the frozen stage-1
         and its training (Adam 1e-4, 10 s windows, batch 16) on HDTF.
     python -m diffdub_jax.train --config=configs/motion.py:synthetic --workdir=runs/motion \
         --config.data.latents_dir=runs/latents
-        the demo's generator on log-mel features of the synthetic set: about 2 minutes on 2 CPU
+        the demo's generator on log-mel features of the synthetic set: 1-2 minutes on 2 CPU
         cores; renders from its predicted latents follow the new audio (lip sync r ~0.9).
     `tiny`: for tests.
 
