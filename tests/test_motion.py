@@ -15,7 +15,7 @@ from diffdub_jax.data import record_store
 from diffdub_jax.models.conformer import relative_shift
 from diffdub_jax.models.motion import build_motion_generator, init_variables
 from diffdub_jax.training import latents as latent_extraction
-from diffdub_jax.serving.motion_service import predict
+from diffdub_jax.serving.motion_service import MotionService, predict
 from diffdub_jax.training import motion as motion_training
 from diffdub_jax.workdir import Workdir
 from diffdub_jax.training.state import create_state, make_optimizer
@@ -115,6 +115,22 @@ def test_padding_never_changes_the_outputs_at_real_frames():
         short = run(audio[:, : 2 * length], references[:, :ref_length], None, None)
         assert full.shape == (2, 12, config.model.latent_dim)
         np.testing.assert_allclose(full[:, :length], short, atol=2e-5, err_msg=f"train={train}")
+
+
+def test_service_pads_clips_of_similar_length_into_one_compiled_program():
+    """`infer` on clips of 20 and 37 frames (and an odd feature count) compiles stage 2 once and
+    predicts what the unpadded model predicts."""
+    config = _tiny(residual_cross_attention=True)
+    model = build_motion_generator(config.model)
+    service = MotionService(config, init_variables(model, config.model.audio_dim, jax.random.key(0)))
+    for frames, extra in ((20, 0), (37, 0), (30, 1)):
+        audio, references = _inputs(config, batch=1, frames=frames, refs=6, seed=frames)
+        audio = np.concatenate([audio, audio[:, :extra]], axis=1)  # 2T + extra features
+        predicted = service.predict(audio[0], references[0])
+        expected = np.asarray(model.apply(service.variables, audio, references))[0]
+        assert predicted.shape == expected.shape == (frames + extra, config.model.latent_dim)
+        np.testing.assert_allclose(predicted, expected, atol=2e-5)
+    assert service._predict._cache_size() == 1  # pylint: disable=protected-access
 
 
 def test_tiny_generator_overfits_one_batch():

@@ -18,6 +18,9 @@ from diffdub_jax.models.motion import MotionGenerator, build_motion_generator
 from diffdub_jax.workdir import Workdir
 
 REFERENCE_MODES = ("few_shot", "one_shot")
+# Windows are padded (and masked) up to a multiple of this many frames, so clips of similar length
+# run one compiled program instead of compiling for each length (about a second on a CPU per clip).
+LENGTH_BUCKET = 128
 
 
 def reference_indices(candidates: np.ndarray, count: int, mode: str) -> np.ndarray:
@@ -77,7 +80,14 @@ class MotionService:
         frames (except at the ends) are computed for context and dropped, so attention memory
         stays bounded."""
         def run(window):
-            return np.asarray(self._predict(self.variables, window[None], np.asarray(reference_latents)[None]))[0]
+            count = window.shape[-2]
+            frames_out = (count + 1) // 2  # the stride-2 audio convolution's output length
+            padded = min(max(window_frames, frames_out), -(-frames_out // LENGTH_BUCKET) * LENGTH_BUCKET)
+            audio = np.zeros(window.shape[:-2] + (2 * padded, window.shape[-1]), np.float32)
+            audio[..., :count, :] = window
+            valid = np.arange(padded) < frames_out
+            latents = self._predict(self.variables, audio[None], np.asarray(reference_latents)[None], valid[None])
+            return np.asarray(latents)[0, :frames_out]
 
         frames = features.shape[-2] // 2
         if frames <= window_frames:
