@@ -1,5 +1,7 @@
 """Face tracks and paste-back on a real photo (scikit-image's astronaut), with the dlib detector."""
 
+import threading
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -83,6 +85,31 @@ def test_shifted_clip_gives_one_square_crop_and_flags_a_blank_frame(detector, as
     assert all(crop.shape == (64, 64, 3) and crop.dtype == np.uint8 for crop in crops)
     lm64 = track.landmarks_at(64)
     assert (lm64[expected_found] > -1).all() and (lm64[expected_found] < 64).all()
+
+
+def test_tracking_on_threads_finds_what_one_thread_finds(detector, astronaut, monkeypatch):
+    frames = [place(astronaut, 300, 320, t, t // 2) for t in range(12)]
+    frames[5] = np.full_like(frames[0], 128)
+    threads = set()
+
+    class OneThread:  # no thread_safe attribute: called from the caller's thread only
+        def detect(self, frame):
+            threads.add(threading.get_ident())
+            return detector.detect(frame)
+
+    class Recorded(OneThread):
+        thread_safe = True
+
+    serial = faces.track_face(frames, OneThread())
+    assert threads == {threading.get_ident()}
+    threads.clear()
+    monkeypatch.setattr(faces, "detection_threads", lambda: 4)
+    threaded = faces.track_face(frames, Recorded())
+    assert len(threads) > 1 and threading.get_ident() not in threads
+    assert threaded.box == serial.box
+    for field in ("landmarks", "found", "detected"):
+        np.testing.assert_array_equal(getattr(threaded, field), getattr(serial, field))
+    assert not threaded.found[5] and threaded.found.sum() == 11
 
 
 def test_face_index_picks_faces_by_size(detector, astronaut):

@@ -118,7 +118,6 @@ class Scorer:
                       detector: faces.LandmarkDetector) -> tuple[dict, Features]:
         values: dict[str, list] = {key: [] for key in ("psnr", "ssim", "face_psnr", "face_ssim", "edit_psnr",
                                                        "edit_ssim", "face_lpips", "edit_lpips")}
-        lmd = []
         sharpness: dict[str, list] = {"generated": [], "reference": []}
         features: dict[str, list] = {"generated": [], "reference": []}
         edit_landmarks = track.landmarks_at(CROP_SIZE)
@@ -148,16 +147,17 @@ class Scorer:
             if self.fid is not None:
                 features["generated"].append(self.fid(crop_a)[:count])
                 features["reference"].append(self.fid(crop_b)[:count])
-            for frame_a, theirs_found, theirs_points in zip(a[:count], track.found[index[:count]],
-                                                            track.detected[index[:count]]):
-                ours_points = faces.crop_landmarks(frame_a, track.box, detector) if theirs_found else None
-                if ours_points is not None:  # the reference's: what the track found in it, unsmoothed
-                    lmd.append(mouth_landmark_distance(ours_points[None], theirs_points[None], track.box.side)[0])
+        # LMD on the frames where both faces are found; the reference's landmarks are what the track
+        # found in it, unsmoothed
+        with_face = np.flatnonzero(track.found)
+        ours_points = faces.landmarks_per_frame(ours, track.box, detector, with_face)
+        both = ~np.isnan(ours_points).any(axis=(1, 2))
+        lmd = mouth_landmark_distance(ours_points[both], track.detected[with_face[both]], track.box.side)
         result = {key: float(np.mean(np.concatenate(parts))) for key, parts in values.items() if parts}
         result["edit_sharpness_ratio"] = float(np.nanmean(np.concatenate(sharpness["generated"]))
                                                / np.nanmean(np.concatenate(sharpness["reference"])))
         result["frames"] = len(ours)
-        result["lmd"] = float(np.mean(lmd)) if lmd else float("nan")
+        result["lmd"] = float(np.mean(lmd)) if len(lmd) else float("nan")
         result["lmd_frames"] = len(lmd)
         return result, {key: np.concatenate(parts) for key, parts in features.items() if parts}
 
