@@ -16,7 +16,7 @@ import numpy as np
 import soundfile
 from PIL import Image
 
-from diffdub_jax.data import datasets, video
+from diffdub_jax.data import datasets, faces, video
 from diffdub_jax.data.files import write_json
 from diffdub_jax.data.pixels import rescale_points
 from diffdub_jax.evaluation.dubbing import upscaled_for_detection
@@ -49,7 +49,8 @@ def _side_by_side(left: np.ndarray, right: np.ndarray) -> np.ndarray:
     return np.concatenate([left, np.full((left.shape[0], 4, 3), 255, np.uint8), right], axis=1)
 
 
-def _dub_and_score(source_clip: Mapping, audio_clip: Mapping, output_dir: str, mode: str, models: DubbingModels) -> tuple[dict, np.ndarray, np.ndarray, str]:
+def _dub_and_score(source_clip: Mapping, audio_clip: Mapping, output_dir: str, mode: str, models: DubbingModels,
+                   detector: faces.LandmarkDetector) -> tuple[dict, np.ndarray, np.ndarray, str]:
     """Dubs source_clip with audio_clip's audio into output_dir/dubbed.mp4 and scores the dub and the
     untouched source against that audio. Returns (scores, source frames as played, dubbed frames,
     the new audio's path)."""
@@ -65,7 +66,7 @@ def _dub_and_score(source_clip: Mapping, audio_clip: Mapping, output_dir: str, m
     write_clip_audio(audio_clip, audio_path)
 
     dubbed_path = os.path.join(output_dir, "dubbed.mp4")
-    result = dub(source_path, dubbed_path, models, audio_path=audio_path, mode=mode)
+    result = dub(source_path, dubbed_path, models, audio_path=audio_path, mode=mode, detector=detector)
     order = result.schedule
     dubbed = np.stack(list(video.read_frames(dubbed_path)))
     undubbed = np.stack([source_frames[s] for s in order])  # the source, played against the new audio
@@ -113,8 +114,9 @@ def dub_held_out_clips(clips: Sequence[Mapping], renderer_workdir: str, motion_w
     lipsync.json: the showcase's scores, every pair's and their summary."""
     pairs = held_out_pairs(clips, num_pairs)
     models = DubbingModels.load(renderer_workdir, motion_workdir)  # one load and compilation for every pair
+    detector = faces.DlibDetector()  # and one face detector
     scores, undubbed, dubbed, audio_path = _dub_and_score(clips[pairs[0][0]], clips[pairs[0][1]], output_dir, mode,
-                                                          models)
+                                                          models, detector)
     fps = float(clips[pairs[0][0]]["fps"])
     video.write_video(os.path.join(output_dir, "side_by_side.mp4"),
                       (_side_by_side(a, b) for a, b in zip(undubbed, dubbed)), fps, audio_path=audio_path)
@@ -125,7 +127,7 @@ def dub_held_out_clips(clips: Sequence[Mapping], renderer_workdir: str, motion_w
     every_pair = [scores]
     for source, audio in pairs[1:]:
         pair_dir = os.path.join(output_dir, "pairs", f"{_text(clips[source]['clip_id'])}_with_{_text(clips[audio]['clip_id'])}")
-        every_pair.append(_dub_and_score(clips[source], clips[audio], pair_dir, mode, models)[0])
+        every_pair.append(_dub_and_score(clips[source], clips[audio], pair_dir, mode, models, detector)[0])
     result = dict(scores, pairs=every_pair, over_pairs=summarise_pairs(every_pair))
     write_json(os.path.join(output_dir, "lipsync.json"), result)
     return result
