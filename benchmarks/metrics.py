@@ -2,21 +2,24 @@
 
     python benchmarks/metrics.py --frames=64
 
-On 256 px face crops (full frames for the frame rows): PSNR and SSIM (batched, SSIM jitted), the
-edit mask, LMD (dlib landmarks on both videos' crops), LPIPS AlexNet (jitted, batch 32), the FID
+On 256 px face crops (full frames for the frame rows): PSNR and SSIM (batched, SSIM jitted; also on
+720p frames), the edit mask, LMD (dlib landmarks on both videos' crops, on all cores as `score`), LPIPS AlexNet (jitted, batch 32), the FID
 Inception's features (jitted, batch 32, each crop resized to 299 px; one video's frames), SyncNet
 LSE (jitted embeddings, 31 offsets). Prints a Markdown table.
 
-Measured on the 2-core CPU machine (64 frames, 2026-11-30):
+Measured on the 2-core CPU machine (64 frames, 2026-12-03; that hour's machine was ~1.3x faster
+than 2026-11-30's: PSNR 938 frames/s then):
 | metric | frames/s (cpu) |
 |---|---|
-| PSNR (256 px) | 937.8 |
-| SSIM (256 px, batch 32) | 64.4 |
-| edit mask | 42.9 |
-| LMD (dlib on both videos) | 30.3 |
-| LPIPS AlexNet (batch 32) | 21.6 |
-| FID Inception features (batch 32) | 3.7 |
-| SyncNet LSE (31 offsets) | 9.9 |
+| PSNR (256 px) | 1172.6 |
+| SSIM (256 px, batch 32) | 233.9 |
+| SSIM (1280 x 720 frames, batch 8) | 17.3 |
+| edit mask | 2577.2 |
+| LMD (dlib on both videos) | 135.9 |
+| LPIPS AlexNet (batch 32) | 57.8 |
+| FID Inception features (batch 32) | 10.4 |
+| SyncNet LSE (31 offsets) | 18.5 |
+The version before (0a1d101), same run: SSIM 139.1 (720p: 4.1), LMD 72.8 (one thread).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from absl import app, flags
+from PIL import Image
 from skimage import data
 
 from diffdub_jax.data import faces, masks
@@ -59,11 +63,15 @@ def main(argv):
     rows.append(("PSNR (256 px)", _rate(lambda: image.psnr(noisy, crops), count)))
     rows.append(("SSIM (256 px, batch 32)", _rate(lambda: [image.ssim(noisy[i:i + 32], crops[i:i + 32])
                                                           for i in range(0, count, 32)], count)))
+    frames = np.stack([np.asarray(Image.fromarray(photo).resize((1280, 720))) for _ in range(8)])
+    noisy_frames = np.clip(frames + np.random.default_rng(1).normal(0, 8, frames.shape), 0, 255).astype(np.uint8)
+    rows.append(("SSIM (1280 x 720 frames, batch 8)", _rate(lambda: image.ssim(noisy_frames, frames), len(frames))))
     rows.append(("edit mask", _rate(lambda: [masks.edit_mask(points, 256) for _ in range(count)], count)))
 
     def lmd():
-        found = [faces.crop_landmarks(frame, box, detector) for frame in np.concatenate([noisy, crops])]
-        return mouth_landmark_distance(np.stack(found[:count]), np.stack(found[count:]), 256)
+        both = np.concatenate([noisy, crops])
+        found = faces.landmarks_per_frame(both, box, detector, range(len(both)))
+        return mouth_landmark_distance(found[:count], found[count:], 256)
 
     rows.append(("LMD (dlib on both videos)", _rate(lmd, count)))
     model = LPIPS("alex")
