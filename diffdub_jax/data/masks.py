@@ -8,6 +8,8 @@ Landmarks are (x, y) in pixels of the image they belong to, pixel centres at int
 
 from __future__ import annotations
 
+from typing import Iterable
+
 import numpy as np
 from PIL import Image, ImageDraw
 from scipy import ndimage
@@ -27,10 +29,13 @@ def lower_face_polygon(landmarks: np.ndarray, top_y: float, resolution: int) -> 
     ])
 
 
-def rasterise_polygon(polygon: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Filled polygon (vertices rounded to pixels, boundary included, like cv2.fillPoly)."""
+def rasterise_polygons(polygons: Iterable[np.ndarray], height: int, width: int) -> np.ndarray:
+    """The union of filled polygons (vertices rounded to pixels, boundaries included, like
+    cv2.fillPoly), drawn on one canvas."""
     canvas = Image.new("1", (width, height), 0)
-    ImageDraw.Draw(canvas).polygon([tuple(p) for p in np.rint(polygon).astype(int)], fill=1, outline=1)
+    draw = ImageDraw.Draw(canvas)
+    for polygon in polygons:
+        draw.polygon([tuple(p) for p in np.rint(polygon).astype(int).tolist()], fill=1, outline=1)
     return np.asarray(canvas, bool)
 
 
@@ -49,7 +54,7 @@ def dilate(mask: np.ndarray, radius: int) -> np.ndarray:
 
 def _dilated_pentagon(landmarks: np.ndarray, top_y: float, resolution: int) -> np.ndarray:
     polygon = lower_face_polygon(landmarks, top_y, resolution)
-    return dilate(rasterise_polygon(polygon, resolution, resolution), dilation_radius(resolution))
+    return dilate(rasterise_polygons([polygon], resolution, resolution), dilation_radius(resolution))
 
 
 def edit_mask(landmarks: np.ndarray, resolution: int, dilation: float = DILATION_RADIUS) -> np.ndarray:
@@ -66,9 +71,9 @@ def edit_mask(landmarks: np.ndarray, resolution: int, dilation: float = DILATION
     landmarks = np.asarray(landmarks, np.float64)
     if landmarks.ndim == 2:
         landmarks = landmarks[None]
-    union = np.zeros((resolution, resolution), bool)
-    for frame in landmarks:  # dilation distributes over union: dilate once at the end
-        union |= rasterise_polygon(lower_face_polygon(frame, frame[NOSE_TIP][1], resolution), resolution, resolution)
+    # dilation distributes over union: dilate once at the end
+    union = rasterise_polygons((lower_face_polygon(frame, frame[NOSE_TIP][1], resolution) for frame in landmarks),
+                               resolution, resolution)
     return dilate(union, dilation_radius(resolution, dilation))
 
 

@@ -71,6 +71,12 @@ def state_layout(stage: "Stage", model, config: ml_collections.ConfigDict, optim
     return initial_state, abstract_state, parallel.parameter_sharding(abstract_state, mesh, config.train.fsdp)
 
 
+# XLA options for a program that runs once (the initial state): on a CPU, without LLVM's
+# optimisations it compiles in half the time (synthetic renderer on 2 cores: 4.4 s, not 9.2 s;
+# its values agree to 1 ulp). Accelerators compile it as usual.
+_RUN_ONCE_OPTIONS = {"cpu": {"xla_backend_optimization_level": 0}}
+
+
 def _compiled_on_every_process(step_fn, state, batch, rng):
     """The step compiled ahead, returned once every process has compiled it. Hosts restore and
     compile at different speeds (a cache hit on one, a cold compile on another), and a collective
@@ -111,7 +117,8 @@ def run_stage(stage: "Stage", config: ml_collections.ConfigDict, workdir: str, *
         state, data_state = run.restore(latest, target, config)
         iterator.set_state(data_state)
     else:
-        state = jax.jit(initial_state, out_shardings=state_sharding)()
+        state = jax.jit(initial_state, out_shardings=state_sharding).lower().compile(
+            compiler_options=_RUN_ONCE_OPTIONS.get(jax.default_backend(), {}))()
         if config.train.get("init_from"):
             state = _with_pretrained(state, config.train.init_from, state_sharding)
 
