@@ -17,6 +17,7 @@ then costs nothing and its time is the one measured where it was recorded.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import pathlib
@@ -26,6 +27,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 from absl import app, flags, logging
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "tests"))  # hdtf_fixtures: the clip
@@ -48,30 +50,36 @@ _ENVIRONMENT = dict(os.environ)  # the timed runs' environment, as this process 
 _CHILD = flags.DEFINE_bool("child", False, "Internal: one timed infer run.")
 
 
+def _frame_key(frame) -> str:
+    return hashlib.sha1(np.ascontiguousarray(frame).tobytes()).hexdigest()
+
+
 class RecordingDetector:
-    """dlib's detector, keeping every answer in call order."""
+    """dlib's detector, keeping every answer by the frame it was asked about; as dlib's, it may
+    be called from several threads at once (`infer` searches frames on every core)."""
+
+    thread_safe = True
 
     def __init__(self):
         from diffdub_jax.data.faces import DlibDetector  # pylint: disable=import-outside-toplevel
-        self.detector, self.answers = DlibDetector(), []
+        self.detector, self.answers = DlibDetector(), {}
 
     def detect(self, frame):
-        self.answers.append(self.detector.detect(frame))
-        return self.answers[-1]
+        answer = self.answers[_frame_key(frame)] = self.detector.detect(frame)
+        return answer
 
 
 class ReplayDetector:
-    """The answers a RecordingDetector kept, in the same order (the same clip gives the same calls)."""
+    """The answers a RecordingDetector kept (the same clip asks about the same frames)."""
+
+    thread_safe = True
 
     def __init__(self, path: str):
         with open(path, "rb") as file:
             self.answers = pickle.load(file)
-        self.calls = 0
 
     def detect(self, frame):
-        del frame
-        self.calls += 1
-        return self.answers[self.calls - 1]
+        return self.answers[_frame_key(frame)]
 
 
 def source_clip(workdir: pathlib.Path) -> str:
