@@ -11,7 +11,7 @@ the frame (and shrunk to the frame's short side if larger), so the crop stays sq
 and made of real pixels. Landmarks are then found per frame inside that crop, at a fixed working
 resolution, and smoothed in time. Frames where the face is not found are flagged; the caller
 passes them through unchanged. Frames are searched on all CPU cores when the detector allows it
-(`thread_safe`): dlib releases the GIL, so tracking runs ~1.9x faster on 2 cores.
+(`thread_safe`): dlib releases the GIL, so tracking runs ~1.7x faster on 2 cores.
 
 Points are (x, y) pixels with pixel centres at integers, as in masks.py.
 """
@@ -115,7 +115,7 @@ class DlibDetector:
             self._new_detector = lambda: dlib.cnn_face_detection_model_v1(cnn_path)
         else:
             self._new_detector = dlib.get_frontal_face_detector
-        # Face detectors not in use; a thread takes one (or makes one: ~0.4 s) and puts it back.
+        # Face detectors not in use; a thread takes one (or makes one: ~0.25 s) and puts it back.
         self._idle_detectors: queue.SimpleQueue = queue.SimpleQueue()
         self._idle_detectors.put(self._new_detector())  # a broken model file fails here
         self.kind, self.upsample, self.threshold = kind, upsample, threshold
