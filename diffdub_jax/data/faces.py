@@ -18,13 +18,11 @@ Points are (x, y) pixels with pixel centres at integers, as in masks.py.
 
 from __future__ import annotations
 
-import collections
-import concurrent.futures
 import dataclasses
 import importlib.util
 import os
 import queue
-from typing import Callable, Iterable, Iterator, Protocol, Sequence, TypeVar
+from typing import Callable, Iterable, Iterator, Protocol, Sequence
 
 import numpy as np
 from PIL import Image
@@ -32,6 +30,7 @@ from scipy.signal import savgol_filter
 from tqdm import tqdm
 
 from diffdub_jax.data.pixels import rescale_points
+from diffdub_jax.data.threaded import ordered_map
 
 NUM_LANDMARKS = 68
 DETECTION_STRIDE = 25  # frames between the detections that place the clip's crop
@@ -262,30 +261,18 @@ def landmarks_per_frame(frames: Sequence[np.ndarray], box: CropBox, detector: La
     return landmarks
 
 
-Item, Result = TypeVar("Item"), TypeVar("Result")
-
-
 def detection_threads() -> int:
     """Threads that search frames for faces: the CPU cores this process may run on."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def _map_frames(function: Callable[[Item], Result], items: Iterable[Item], detector: LandmarkDetector
-                ) -> Iterator[Result]:
+def _map_frames(function: Callable, items: Iterable, detector: LandmarkDetector) -> Iterator:
     """function(item) for each item, in order: on one thread per CPU core when the detector is
-    thread_safe, with at most two items per thread taken ahead (a lazy frame reader stays lazy)."""
+    thread_safe, with at most two items per thread taken ahead."""
     threads = detection_threads()
     if threads == 1 or not getattr(detector, "thread_safe", False):
-        yield from map(function, items)
-        return
-    with concurrent.futures.ThreadPoolExecutor(threads, thread_name_prefix="faces") as pool:
-        pending: collections.deque = collections.deque()
-        for item in items:
-            pending.append(pool.submit(function, item))
-            if len(pending) > 2 * threads:
-                yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
+        return map(function, items)
+    return ordered_map(function, items, threads, ahead=2 * threads)
 
 
 def nearest_found(found: np.ndarray, frames: np.ndarray | None = None) -> np.ndarray:

@@ -9,12 +9,11 @@ batches sharded over the mesh's data axis: one compiled shape).
 
 from __future__ import annotations
 
-import concurrent.futures
-
 import numpy as np
 from tqdm import tqdm
 
 from diffdub_jax.data import datasets, pipeline, record_store
+from diffdub_jax.data.threaded import ordered_map
 from diffdub_jax.serving.renderer_service import RendererService
 from diffdub_jax.workdir import as_path
 
@@ -35,13 +34,9 @@ def extract_latents(renderer_workdir: str, output: str, splits: tuple[str, ...] 
             return np.stack([pipeline.clean_encoder_crop(frames, i, size) for i in range(len(frames["image"]))])
 
         # The host cuts the next clip's crops while the device encodes this one's.
-        with concurrent.futures.ThreadPoolExecutor(1) as host:
-            upcoming = host.submit(encoder_crops, todo[0]) if todo else None
-            for position, record_index in enumerate(tqdm(todo, desc=f"latents {split}")):
-                crops = upcoming.result()
-                if position + 1 < len(todo):
-                    upcoming = host.submit(encoder_crops, todo[position + 1])
-                store.save(split, record_index, service.encode(crops).astype(np.float32))
+        crops_ahead = ordered_map(encoder_crops, todo, threads=1, ahead=1)
+        for record_index, crops in zip(tqdm(todo, desc=f"latents {split}"), crops_ahead):
+            store.save(split, record_index, service.encode(crops).astype(np.float32))
         counts[split] = len(source)
     mean, std = latent_statistics(output, "train" if "train" in splits else splits[0], counts)
     store.write_info({"renderer_workdir": str(as_path(renderer_workdir)), "dataset": config.data.name,
