@@ -27,7 +27,7 @@ import resource
 import subprocess
 import sys
 
-from absl import app, flags
+from absl import app, flags, logging
 
 from config_loader import load_config
 
@@ -64,6 +64,7 @@ def measure(layout: str) -> dict:
 
 def main(argv):
     del argv
+    logging.set_verbosity(logging.WARNING)  # the table, not the libraries' INFO lines
     if _CHILD.value:
         print(json.dumps(measure(_CHILD.value)))
         return

@@ -40,7 +40,7 @@ import time
 
 import jax
 import jax.numpy as jnp
-from absl import app, flags
+from absl import app, flags, logging
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "tests"))
 import hdtf_fixtures  # noqa: E402  (benchmarks make their data as the tests do)
@@ -122,6 +122,7 @@ def stage2_features() -> tuple[float, float]:
 
 def main(argv):
     del argv
+    logging.set_verbosity(logging.WARNING)  # the table, not the libraries' INFO lines
     with tempfile.TemporaryDirectory() as root:
         phases = build_phases(root)
         examples_per_second, record_mb = stage1_input(os.path.join(root, "tfds"))

@@ -27,7 +27,7 @@ import tempfile
 import time
 
 import numpy as np
-from absl import app, flags
+from absl import app, flags, logging
 
 _SECONDS = flags.DEFINE_float("seconds", 20.0, "Audio length for the one-pass rows.")
 _LONG_SECONDS = flags.DEFINE_float("long_seconds", 60.0, "Audio length for the chunked JAX row (0: skip).")
@@ -139,6 +139,7 @@ def _run_worker(kind: str, folder: str, seconds: float, out: str = "") -> dict:
 
 def main(argv: list[str]) -> None:
     del argv
+    logging.set_verbosity(logging.WARNING)  # the table, not the libraries' INFO lines
     if _WORKER.value:
         if _WORKER.value == "torch":
             result = _torch_worker(_FOLDER.value, _SECONDS.value, _REPEATS.value, _OUT.value)

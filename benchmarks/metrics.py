@@ -29,7 +29,7 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
-from absl import app, flags
+from absl import app, flags, logging
 from PIL import Image
 from skimage import data
 
@@ -52,6 +52,7 @@ def _rate(fn, frames: int) -> float:
 
 def main(argv):
     del argv
+    logging.set_verbosity(logging.WARNING)  # the table, not the libraries' INFO lines
     count = _FRAMES.value
     photo = data.astronaut()
     crops = np.stack([photo[20 + i % 8:276 + i % 8, 120:376] for i in range(count)])

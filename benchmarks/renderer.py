@@ -28,7 +28,7 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
-from absl import app, flags
+from absl import app, flags, logging
 from ml_collections.config_flags.config_flags import ConfigFileFlagParser
 
 from diffdub_jax.diffusion.schedule import Schedule
@@ -198,6 +198,7 @@ def render_rows(preset: str, peaks: dict[str, float]):
 
 def main(argv):
     del argv
+    logging.set_verbosity(logging.WARNING)  # the table, not the libraries' INFO lines
     peaks = {dtype: peak_flops(_REPEATS.value, dtype) for dtype in dict.fromkeys(["float32", *_DTYPES.value])}
     peak = peaks["float32"]
     print(f"device: {jax.devices()[0].device_kind}; matmul peak (GFLOP/s) "

@@ -17,7 +17,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
-from absl import app, flags
+from absl import app, flags, logging
 
 from diffdub_jax.data import pipeline
 from diffdub_jax.data.pixels import to_uint8
@@ -62,6 +62,7 @@ def measure(config, params, options: RenderOptions, seed: int) -> dict:
 
 def main(argv):
     del argv
+    logging.set_verbosity(logging.WARNING)  # the table, not the libraries' INFO lines
     workdir = Workdir(_WORKDIR.value)
     config, params = workdir.restore_config(), workdir.restore_variables()["params"]
     columns = ["sampler", "steps", "dtype", "seed", "psnr", "ssim", "lipsync_r", "sharpness_ratio", "render_s"]
