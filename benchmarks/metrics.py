@@ -3,9 +3,9 @@
     python benchmarks/metrics.py --frames=64
 
 On 256 px face crops (full frames for the frame rows): PSNR and SSIM (batched, SSIM jitted; also on
-720p frames), the edit mask, LMD (dlib landmarks on both videos' crops, on all cores as `score`), LPIPS AlexNet (jitted, batch 32), the FID
-Inception's features (jitted, batch 32, each crop resized to 299 px; one video's frames), SyncNet
-LSE (jitted embeddings, 31 offsets). Prints a Markdown table.
+720p frames), the edit mask, LMD (dlib landmarks on both videos' crops, on all cores as `score`),
+LPIPS AlexNet (jitted, batch 32), the FID Inception's features (jitted, batch 32, each crop resized
+to 299 px; one video's frames), SyncNet LSE (jitted embeddings, 31 offsets). Prints a Markdown table.
 
 Measured on the 2-core CPU machine (64 frames, 2026-12-03; that hour's machine was ~1.3x faster
 than 2026-11-30's: PSNR 938 frames/s then):
