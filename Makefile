@@ -1,9 +1,10 @@
-# Two entry points for a fresh machine: `make demo` and `make test`. Each creates .venv if needed.
+# Two entry points for a fresh machine: `make demo` and `make test` (`make test-all`: the whole suite, as CI).
+# Each creates .venv if needed.
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test install install-test espeak clean
+.PHONY: demo test test-all install install-test espeak clean
 
 $(VENV)/.installed: setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -28,7 +29,12 @@ install-test: $(VENV)/.installed-test
 demo: install
 	$(PY) -m diffdub_jax.demo --workdir=demo_out
 
+# The fast default: every module at unit level, in about 2 minutes on 2 cores.
 test: install-test espeak
+	$(PY) -m pytest -q -m "not slow"
+
+# Everything, the `slow` tests too (training, end to end, several processes, the demo): what CI runs.
+test-all: install-test espeak
 	$(PY) -m pytest -q
 
 clean:

@@ -42,6 +42,7 @@ def test_load_audio_errors_name_the_file(tmp_path):
         audio.load_audio(silent_video)
 
 
+@pytest.mark.slow
 def test_resample_and_mono():
     stereo = (_tone(48000, 1.0, channels=2) * 32767).astype(np.int16)
     out = audio.resample(stereo, 48000)

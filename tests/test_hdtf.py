@@ -88,6 +88,7 @@ def _boxes_at(video: dict, start: float):
     return at
 
 
+@pytest.mark.slow
 def test_the_release_as_published_builds_its_clips_and_lists_what_it_skipped(hdtf_release):
     written, data_dir = hdtf_release
     clips = _clips(data_dir)
@@ -125,6 +126,7 @@ def test_the_release_as_published_builds_its_clips_and_lists_what_it_skipped(hdt
     assert sorted(summary["built"]["test"]) == test
 
 
+@pytest.mark.slow
 def test_already_cut_clips_build_at_25_fps_and_16_khz_from_any_rate(cut_clips):
     written, data_dir = cut_clips
     clips = _clips(data_dir)
@@ -202,6 +204,7 @@ def _train_twice(config, workdir):
     return int(state.step), Workdir(workdir)
 
 
+@pytest.mark.slow
 def test_the_real_presets_train_on_hdtf_and_dub_its_held_out_clips(hdtf_release, tmp_path):
     transformers = pytest.importorskip("transformers")
     from conftest import load_config  # pylint: disable=import-outside-toplevel

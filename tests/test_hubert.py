@@ -195,6 +195,7 @@ def test_missing_or_incomplete_folder_says_what_to_download(folders, tmp_path):
         convert_hubert.load_hubert(str(mismatched))
 
 
+@pytest.mark.slow
 def test_cli_writes_features_and_reports_errors_cleanly(folders, tmp_path):
     wav = str(tmp_path / "speech.wav")
     soundfile.write(wav, _speechlike(0.8), 16000)

@@ -57,6 +57,7 @@ def speech(tmp_path_factory):
     return path
 
 
+@pytest.mark.slow
 def test_real_face_is_dubbed_end_to_end(models, speech, tmp_path):
     source, frames = _astronaut_clip(tmp_path / "astronaut.mp4")
     decoded = np.stack(list(video.read_frames(source)))
@@ -160,6 +161,7 @@ def test_bad_inputs_fail_clearly_and_leave_no_output(stages, models, speech, tmp
     assert result.num_frames == 12 and os.path.isfile(output)
 
 
+@pytest.mark.slow
 def test_a_hubert_motion_model_reads_hubert_dir_and_a_missing_folder_fails_at_once(stages, speech, tmp_path):
     transformers = pytest.importorskip("transformers")
     config = load_config("motion", "tiny")
@@ -190,6 +192,7 @@ def test_a_hubert_motion_model_reads_hubert_dir_and_a_missing_folder_fails_at_on
     assert result.frames_with_face == result.num_frames and result.timings["audio"] > 0
 
 
+@pytest.mark.slow
 def test_a_clip_in_a_bucket_is_dubbed_into_the_bucket(models, speech, tmp_path, gcs_dir):
     """gs:// input and output (a local Cloud Storage emulator): staged on the local disk for ffmpeg;
     the same dub as from local files, and nothing left half-written in the bucket."""
@@ -208,6 +211,7 @@ def test_a_clip_in_a_bucket_is_dubbed_into_the_bucket(models, speech, tmp_path, 
         dub(f"{gcs_dir}/missing.mp4", str(tmp_path / "o.mp4"), models)
 
 
+@pytest.mark.slow
 def test_infer_cli_prints_a_short_report_and_a_second_run_compiles_nothing(stages, speech, tmp_path):
     source, _ = _astronaut_clip(tmp_path / "clip.mp4", num_frames=10)
     # infer's default cache is $JAX_COMPILATION_CACHE_DIR (this test worker's, which the tests above

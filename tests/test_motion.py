@@ -59,6 +59,7 @@ def test_relative_shift_indexes_relative_positions():
     np.testing.assert_array_equal(shifted, (length - 1) - (i - j))
 
 
+@pytest.mark.slow
 def test_official_stage2_converts_with_its_architecture(tmp_path):
     torch = pytest.importorskip("torch")
     state = _official_state_dict()
@@ -92,6 +93,7 @@ def test_official_stage2_converts_with_its_architecture(tmp_path):
         motion_convert.convert_motion_state_dict(state, build_motion_generator(model_config), 1024)
 
 
+@pytest.mark.slow
 def test_padding_never_changes_the_outputs_at_real_frames():
     config = _tiny(residual_cross_attention=True)
     model = build_motion_generator(config.model)
@@ -117,6 +119,7 @@ def test_padding_never_changes_the_outputs_at_real_frames():
         np.testing.assert_allclose(full[:, :length], short, atol=2e-5, err_msg=f"train={train}")
 
 
+@pytest.mark.slow
 def test_service_pads_clips_of_similar_length_into_one_compiled_program():
     """`infer` on clips of 20 and 37 frames (and an odd feature count) compiles stage 2 once and
     predicts what the unpadded model predicts."""
@@ -133,6 +136,7 @@ def test_service_pads_clips_of_similar_length_into_one_compiled_program():
     assert service._predict._cache_size() == 1  # pylint: disable=protected-access
 
 
+@pytest.mark.slow
 def test_tiny_generator_overfits_one_batch():
     config = _tiny()
     config.train.learning_rate = 3e-3
@@ -156,6 +160,7 @@ def test_tiny_generator_overfits_one_batch():
     assert eval_loss < losses[0] / 10, (losses[0], eval_loss)
 
 
+@pytest.mark.slow
 def test_latent_extraction_resumes_and_stage2_trains_on_it(small_data_dir, tmp_path):
     renderer_config = tiny_config(small_data_dir)
     params = init_renderer(official_small_renderer())

@@ -17,6 +17,8 @@ from etils import epath
 from diffdub_jax.workdir import Workdir
 from gcs_emulator import gcs_bucket  # noqa: F401  (a pytest fixture)
 
+pytestmark = pytest.mark.slow  # trains in several processes: `make test-all`
+
 TESTS = os.path.dirname(os.path.abspath(__file__))
 STEPS, STOP = 4, 2
 LAYOUTS = ("replicated", "fsdp")

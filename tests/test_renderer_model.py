@@ -141,6 +141,7 @@ def test_every_prediction_maps_its_target_back_to_x0_and_an_x0_error_costs_the_s
         Schedule.linear(prediction="score")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("patch_size", [1, 2])
 def test_pixels_outside_the_edit_mask_are_bit_identical_after_rendering(patch_size):
     config = tiny_config()
@@ -208,6 +209,7 @@ def test_min_snr_weighting_caps_the_clean_steps_and_keeps_the_noisy_ones():
         losses.loss_weights(schedule, t, "snr")
 
 
+@pytest.mark.slow
 def test_convert_command_turns_a_lightning_checkpoint_into_an_orbax_workdir(tmp_path):
     torch = pytest.importorskip("torch")
     state_dict = _official_state_dict(seed=1)
@@ -282,6 +284,7 @@ def _state_dict_for(config, seed=0):
     return out
 
 
+@pytest.mark.slow
 def test_convert_reads_the_architecture_the_checkpoint_describes(tmp_path):
     pytest.importorskip("torch")
     # The release's key layout (the small keys file) with its hyper_parameters, by the README's one line.

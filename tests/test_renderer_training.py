@@ -23,6 +23,7 @@ from diffdub_jax.workdir import Workdir
 from renderer_fixtures import init, random_batch, tiny_config
 
 
+@pytest.mark.slow
 def test_tiny_config_overfits_one_batch():
     config = tiny_config()
     model = renderer_from_config(config)
@@ -48,6 +49,7 @@ def test_tiny_config_overfits_one_batch():
     assert np.isfinite(after) and after < before / 10, (before, after)
 
 
+@pytest.mark.slow
 def test_a_step_on_8_devices_equals_the_single_device_step():
     # Compiling dominates here, so the subprocess trades LLVM optimisation for compile speed.
     env = dict(os.environ, JAX_PLATFORMS="cpu",
@@ -69,6 +71,7 @@ def _train_config(data_dir):
     return config
 
 
+@pytest.mark.slow
 def test_kill_and_resume_matches_an_uninterrupted_run(small_data_dir, tmp_path):
     config = _train_config(small_data_dir)
     straight = stages.train(config, str(tmp_path / "straight"))
@@ -87,6 +90,7 @@ def test_kill_and_resume_matches_an_uninterrupted_run(small_data_dir, tmp_path):
     assert os.listdir(os.path.join(interrupted, "tensorboard"))
 
 
+@pytest.mark.slow
 def test_a_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(small_data_dir, tmp_path):
     config = _train_config(small_data_dir)
     config.train.learning_rate = 1e38  # the first update overflows the parameters

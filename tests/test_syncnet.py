@@ -135,6 +135,7 @@ def test_missing_weights_name_the_file_and_where_to_get_it(tmp_path):
     assert "--syncnet" in str(error.value)
 
 
+@pytest.mark.slow
 def test_score_reads_the_weights_file_into_the_same_scores(reference):
     """`score --syncnet=FILE` goes through evaluation.score.sync_metric: the same numbers as above."""
     from diffdub_jax.evaluation import score  # pylint: disable=import-outside-toplevel
