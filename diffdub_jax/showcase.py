@@ -15,26 +15,35 @@ import shutil
 import time
 
 import ml_collections
+import numpy as np
 
 from diffdub_jax import dub_showcase, stages
-from diffdub_jax.data import datasets, report
+from diffdub_jax.data import datasets
 from diffdub_jax.data.files import write_json
-from diffdub_jax.evaluation import dubbing, reconstruction
+from diffdub_jax.evaluation import dataset_report, dubbing, mouth_strip, reconstruction
 from diffdub_jax.training import latents
 
 RECONSTRUCTION_SCORES = "held_out_reconstruction_scores.json"
+MOUTH_STRIP = "mouth_strip.png"  # the first held-out reconstruction's mouths at 4x and opening curves
 
 
 def score_reconstructions(renderer_dir: str, motion_dir: str, workdir: str, *, dataset: str, data_dir: str,
                           clips: int) -> dict:
-    """The paper's image columns (PSNR, SSIM on frames, face crop and edit region; LMD) of the
-    first `clips` held-out clips dubbed with their own audio by both stages, as `evaluate
-    --split=test` scores them; written to RECONSTRUCTION_SCORES. Dubs of an older checkpoint are
-    dubbed again."""
+    """The paper's image columns (PSNR, SSIM on frames, face crop and edit region; LMD) and the
+    mouth's scores of the first `clips` held-out clips dubbed with their own audio by both
+    stages, as `evaluate --split=test` scores them; written to RECONSTRUCTION_SCORES, with the
+    first clip's MOUTH_STRIP. Dubs of an older checkpoint are dubbed again."""
     output_dir = os.path.join(workdir, "held_out_reconstructions")
     shutil.rmtree(output_dir, ignore_errors=True)
     result = dubbing.evaluate_dubbing(renderer_dir, motion_dir, output_dir, dataset=dataset, data_dir=data_dir,
                                       max_clips=clips, settings=("reconstruction",))["reconstruction"]
+    first = sorted(result["clips"])[0]
+    test = datasets.clip_source(dataset, "test", data_dir)
+    truth = next(np.asarray(test[i]["frames"]["mouth"])[:, 0] for i in range(len(test))
+                 if dub_showcase.clip_name(test[i]) == first)
+    mouth_strip.write_mouth_strip(os.path.join(output_dir, "reconstruction", f"{first}.mp4"),
+                                  os.path.join(output_dir, "sources", f"{first}.mp4"),
+                                  os.path.join(workdir, MOUTH_STRIP), truth)
     write_json(os.path.join(workdir, RECONSTRUCTION_SCORES), result)
     return result
 
@@ -66,7 +75,7 @@ def run_demo(workdir: str, renderer_config: ml_collections.ConfigDict, motion_co
 
     dataset, data_dir = renderer_config.data.name, renderer_config.data.data_dir
     timed("dataset_s", datasets.prepare, dataset, data_dir)
-    summary = {"dataset": timed("dataset_report_s", report.write_report, dataset, "test", data_dir, workdir)}
+    summary = {"dataset": timed("dataset_report_s", dataset_report.write_report, dataset, "test", data_dir, workdir)}
 
     renderer_dir = os.path.join(workdir, "renderer")
     timed("train_renderer_s", stages.train, renderer_config, renderer_dir)

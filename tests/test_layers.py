@@ -1,4 +1,4 @@
-"""The package's layers, read from every module's imports: what may depend on what."""
+"""The package's layers and the dataset builders, read from every module's imports: what may depend on what."""
 
 import ast
 import pathlib
@@ -32,35 +32,92 @@ def _imports(path: pathlib.Path) -> set[str]:
 
 
 MODULES = {_module_name(path): _imports(path) for path in PACKAGE.rglob("*.py")}
+BUILDERS = PACKAGE.parent / "tfds_builders"
 
-# (layer, layers it must not import)
-FORBIDDEN = [
-    ("diffdub_jax.inference", ("diffdub_jax.training", "diffdub_jax.evaluation", "diffdub_jax.stages")),
-    ("diffdub_jax.serving", ("diffdub_jax.training", "diffdub_jax.evaluation", "diffdub_jax.inference",
-                             "diffdub_jax.stages")),
-    ("diffdub_jax.data", ("diffdub_jax.models", "diffdub_jax.convert", "diffdub_jax.training", "diffdub_jax.serving",
-                          "diffdub_jax.inference", "diffdub_jax.evaluation", "diffdub_jax.diffusion",
-                          "diffdub_jax.stages", "diffdub_jax.workdir")),
-    ("diffdub_jax.models", ("diffdub_jax.data", "diffdub_jax.training", "diffdub_jax.inference",
-                            "diffdub_jax.convert", "diffdub_jax.serving", "diffdub_jax.evaluation",
-                            "diffdub_jax.workdir", "diffdub_jax.stages")),
-    ("diffdub_jax.diffusion", ("diffdub_jax.data", "diffdub_jax.training", "diffdub_jax.inference",
-                               "diffdub_jax.convert", "diffdub_jax.serving", "diffdub_jax.evaluation",
-                               "diffdub_jax.models", "diffdub_jax.workdir", "diffdub_jax.stages")),
-]
-
-
-def _within(name: str, layer: str) -> bool:
-    return name == layer or name.startswith(layer + ".")
+# The package's layers from the bottom up. A module may import its own layer and the layers of
+# lower ranks, never a layer of its own rank or above: the foundation's layers know nothing of each
+# other (data imports no model, models and diffusion are pure), inference and training are
+# siblings, and the command-line entry points sit on top of everything.
+RANKS = {
+    "diffdub_jax.data": 0, "diffdub_jax.models": 0, "diffdub_jax.diffusion": 0, "diffdub_jax.release": 0,
+    "diffdub_jax.parallel": 0, "diffdub_jax.distributed": 0, "diffdub_jax.cli": 0,
+    "diffdub_jax.metrics": 1, "diffdub_jax.workdir": 1,
+    "diffdub_jax.convert": 2,
+    "diffdub_jax.serving": 3,
+    "diffdub_jax.inference": 4, "diffdub_jax.training": 4,
+    "diffdub_jax.evaluation": 5,
+    "diffdub_jax.stages": 6, "diffdub_jax.dub_showcase": 6,
+    "diffdub_jax.showcase": 7,
+}
+ENTRY_POINTS = 8  # every command: `python -m diffdub_jax.X` and convert's __main__
 
 
-@pytest.mark.parametrize("layer,forbidden", FORBIDDEN, ids=[layer for layer, _ in FORBIDDEN])
-def test_layer_imports_only_what_is_below_it(layer, forbidden):
-    modules = {name: imports for name, imports in MODULES.items() if _within(name, layer)}
-    assert modules, f"no modules found in {layer}"
-    violations = [f"{name} imports {target}" for name, imports in sorted(modules.items()) for target in sorted(imports)
-                  if any(_within(target, bad) for bad in forbidden)]
-    assert not violations, "\n".join(violations)
+def _layer(module: str) -> str:
+    """The layer a module belongs to: its subpackage, or itself for a top-level module."""
+    if module.endswith(".__main__"):
+        return module
+    parts = module.split(".")
+    return ".".join(parts[:2]) if len(parts) > 1 else module
+
+
+def _rank(layer: str) -> int:
+    return RANKS.get(layer, ENTRY_POINTS)
+
+
+def violations(modules: dict[str, set[str]]) -> list[str]:
+    """'module imports target' for every import of a layer of the importer's rank or above."""
+    found = []
+    for name, imports in sorted(modules.items()):
+        layer = _layer(name)
+        for target in sorted(imports):
+            other = _layer(target)
+            if other != layer and other != "diffdub_jax" and _rank(other) >= _rank(layer):
+                found.append(f"{name} imports {target}")
+    return found
+
+
+def test_every_module_imports_only_layers_below_its_own():
+    assert {_layer(name) for name in MODULES} >= set(RANKS), "a layer named in RANKS has no modules"
+    assert not violations(MODULES), "\n".join(violations(MODULES))
+
+
+@pytest.mark.parametrize("layer", sorted(RANKS) + ["diffdub_jax.convert.__main__"])
+def test_an_upward_import_planted_in_any_layer_is_caught(layer):
+    """The check itself: one import of the layer just above (or of the same rank) breaks it."""
+    module = next(name for name in sorted(MODULES) if _layer(name) == layer)
+    above = [other for other in RANKS if other != layer and RANKS[other] >= _rank(layer)]
+    target = min(above, key=lambda other: RANKS[other]) if above else None
+    if target is None:  # a command: nothing is above it, but no layer may import one
+        module, target = next(name for name in sorted(MODULES) if _layer(name) == "diffdub_jax.serving"), layer
+    planted = {**MODULES, module: MODULES[module] | {target}}
+    assert violations(planted) == [f"{module} imports {target}"]
+
+
+def _builder_imports() -> dict[str, set[str]]:
+    imports = {}
+    for path in BUILDERS.rglob("*.py"):
+        names = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names |= {alias.name for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names.add(node.module)
+        imports[str(path.relative_to(BUILDERS.parent))] = {name for name in names if name.startswith("diffdub_jax")}
+    return imports
+
+
+def builder_violations(imports: dict[str, set[str]]) -> list[str]:
+    """Dataset builders read media with the data layer and nothing else of the package (the
+    package reads their records without them: no model, no training in a dataset build)."""
+    return [f"{path} imports {target}" for path, targets in sorted(imports.items()) for target in sorted(targets)
+            if _layer(target) != "diffdub_jax.data"]
+
+
+def test_dataset_builders_import_only_the_data_layer():
+    imports = _builder_imports()
+    assert imports and not builder_violations(imports), builder_violations(imports)
+    path = next(iter(sorted(imports)))
+    assert builder_violations({path: {"diffdub_jax.models.unet"}}) == [f"{path} imports diffdub_jax.models.unet"]
 
 
 def test_the_reader_sees_a_violation():

@@ -25,3 +25,13 @@ def rescale_points(points: np.ndarray, from_size, to_size) -> np.ndarray:
     square, or (x, y) pairs), pixel centres at integers."""
     scale = np.asarray(to_size, np.float32) / np.asarray(from_size, np.float32)
     return ((np.asarray(points, np.float32) + 0.5) * scale - 0.5).astype(np.float32)
+
+
+def sample_grid(batch: dict, rendered: np.ndarray) -> np.ndarray:
+    """Rows of (reference | masked input | rendered | target) as uint8, for TensorBoard and PNG;
+    batch and rendered in [-1, 1]."""
+    masked = batch["image"] * (1 - batch["edit_mask"])
+    reference = batch["reference"][..., :3]
+    rows = [np.concatenate([to_uint8(reference[i]), to_uint8(masked[i]), to_uint8(rendered[i]),
+                            to_uint8(batch["image"][i])], axis=1) for i in range(len(rendered))]
+    return np.concatenate(rows, axis=0)

@@ -21,11 +21,11 @@ import ml_collections
 import numpy as np
 from PIL import Image
 
-from diffdub_jax.data import datasets, pipeline, report
+from diffdub_jax.data import datasets, pipeline
 from diffdub_jax.data.files import write_json
 from diffdub_jax.data.framing import Framing
-from diffdub_jax.data.pixels import to_uint8, to_unit_range
-from diffdub_jax.metrics import lipsync
+from diffdub_jax.data.pixels import sample_grid, to_uint8, to_unit_range
+from diffdub_jax.metrics import lipsync, mouth
 from diffdub_jax.metrics.image import masked_psnr
 from diffdub_jax.serving.renderer_service import RendererService
 from diffdub_jax.workdir import Workdir
@@ -56,26 +56,39 @@ class SegmentRenderer:
 
 def evaluate_lipsync(config: ml_collections.ConfigDict, render: SegmentRenderer, split: str = "test",
                      num_clips: int = 8, segment_frames: int = 32) -> dict:
-    """Mean per-clip Pearson r between the mouth opening of frames rendered from their own z_sem
-    and the true openness, over segment_frames consecutive frames from the middle of each of up
-    to num_clips clips (away from the silence a clip may start with)."""
+    """Frames rendered from their own z_sem over segment_frames consecutive frames from the middle
+    of each of up to num_clips clips (away from the silence a clip may start with), against the
+    same frames' pixels: the mean per-clip Pearson r of the mouth opening with the true openness,
+    the opening's spread over time rendered over source (articulation: below 1, the renderer damps
+    the mouth) and the mouth box's fine texture rendered over source (noise above 1, blur below)."""
     source = datasets.clip_source(config.data.name, split, config.data.data_dir)
-    scores = {"true_latents_lipsync_r": [], "shuffled_latents_lipsync_r": [], "source_pixels_lipsync_r": []}
+    scores = {"true_latents_lipsync_r": [], "shuffled_latents_lipsync_r": [], "source_pixels_lipsync_r": [],
+              "true_latents_articulation": []}
+    textures = {"rendered": [], "source": []}
     for index in range(min(num_clips, len(source))):
         frames = source[index]["frames"]
         num_frames = len(frames["image"])
         start = max(0, (num_frames - segment_frames) // 2)
         segment = np.arange(start, min(start + segment_frames, num_frames))
-        mouth = np.asarray(frames["mouth"])[segment, 0]
+        mouth_openness = np.asarray(frames["mouth"])[segment, 0]
         latents = render.encode(frames, segment)
+        images = np.stack([pipeline.frame_at_size(frames, int(i), render.size)[0] for i in segment])
         # Latents of the same clip in another order: the person is right, the sync is gone.
         shuffled = latents[np.random.default_rng(index).permutation(len(segment))]
         for name, z in (("true_latents_lipsync_r", latents), ("shuffled_latents_lipsync_r", shuffled)):
             rendered, landmarks = render(frames, segment, 0, z)
-            scores[name].append(lipsync.pearson(lipsync.mouth_openings(rendered, landmarks), mouth))
-        images = np.stack([pipeline.frame_at_size(frames, int(i), render.size)[0] for i in segment])
-        scores["source_pixels_lipsync_r"].append(lipsync.pearson(lipsync.mouth_openings(images, landmarks), mouth))
-    return {name: float(np.mean(values)) for name, values in scores.items()}
+            openings = lipsync.mouth_openings(rendered, landmarks)
+            scores[name].append(lipsync.pearson(openings, mouth_openness))
+            if name == "true_latents_lipsync_r":
+                source_openings = lipsync.mouth_openings(images, landmarks)
+                scores["true_latents_articulation"].append(openings.std() / max(source_openings.std(), 1e-9))
+                textures["rendered"].append(mouth.mouth_textures(rendered, landmarks))
+                textures["source"].append(mouth.mouth_textures(images, landmarks))
+        scores["source_pixels_lipsync_r"].append(lipsync.pearson(source_openings, mouth_openness))
+    result = {name: float(np.mean(values)) for name, values in scores.items()}
+    result["true_latents_texture_ratio"] = float(np.concatenate(textures["rendered"]).mean()
+                                                 / max(np.concatenate(textures["source"]).mean(), 1e-9))
+    return result
 
 
 def evaluate_reconstruction(config: ml_collections.ConfigDict, workdir: str, split: str = "test",
@@ -110,6 +123,6 @@ def evaluate_reconstruction(config: ml_collections.ConfigDict, workdir: str, spl
                                                       targets[edit_masks[..., 0] < 0.5])),
         **evaluate_lipsync(config, render, split, config.eval.lipsync_clips, config.eval.lipsync_frames),
     }
-    Image.fromarray(report.sample_grid(first[0], first[1])).save(os.path.join(output_dir, "reconstructions.png"))
+    Image.fromarray(sample_grid(first[0], first[1])).save(os.path.join(output_dir, "reconstructions.png"))
     write_json(os.path.join(output_dir, "reconstruction.json"), result)
     return result

@@ -8,14 +8,14 @@ resumed run restores into the sharded shapes without initialising first. Checkpo
 model state, the data-iterator position and the config, so a restarted job continues exactly
 where it stopped. A non-finite loss stops the run before anything non-finite is saved.
 
-What differs by stage (model, initialiser, step, input stream, sampler) comes from its entry in
-`diffdub_jax.stages`.
+What differs by stage (model, initialiser, step, input stream, sampler) comes from a `Task`
+(training.task), which each entry of `diffdub_jax.stages` is.
 """
 
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -27,10 +27,8 @@ from tqdm import tqdm
 from diffdub_jax import distributed, parallel
 from diffdub_jax.data import datasets
 from diffdub_jax.training.state import TrainState, create_state, learning_rate_schedule, make_optimizer
+from diffdub_jax.training.task import Task
 from diffdub_jax.workdir import Workdir
-
-if TYPE_CHECKING:
-    from diffdub_jax.stages import Stage
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -58,7 +56,7 @@ def _with_pretrained(state: TrainState, init_from: str, shardings: Any) -> Train
     return jax.device_put(state, shardings)
 
 
-def state_layout(stage: "Stage", model, config: ml_collections.ConfigDict, optimizer, mesh):
+def state_layout(stage: Task, model, config: ml_collections.ConfigDict, optimizer, mesh):
     """(initial_state, its abstract shapes, their shardings): jit(initial_state, out_shardings=
     shardings)() creates each device's part where it lives, so with FSDP no host ever holds the
     whole state, and a resume restores into the shapes without initialising first."""
@@ -87,7 +85,7 @@ def _compiled_on_every_process(step_fn, state, batch, rng):
     return compiled
 
 
-def run_stage(stage: "Stage", config: ml_collections.ConfigDict, workdir: str, *,
+def run_stage(stage: Task, config: ml_collections.ConfigDict, workdir: str, *,
               stop_after: int | None = None) -> TrainState:
     """Trains (or resumes) `stage` in workdir. stop_after ends the run early at that step, as a
     preemption would (used by the resume test)."""

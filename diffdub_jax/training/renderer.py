@@ -11,7 +11,8 @@ import ml_collections
 import optax
 from PIL import Image
 
-from diffdub_jax.data import pipeline, report
+from diffdub_jax.data import pipeline
+from diffdub_jax.data.pixels import sample_grid
 from diffdub_jax.diffusion import losses
 from diffdub_jax.diffusion.schedule import Schedule
 from diffdub_jax.models import renderer as renderer_model
@@ -72,7 +73,7 @@ def make_sampler(config: ml_collections.ConfigDict, workdir: Workdir, writer) ->
         rendered = service.render(batch["image"], batch["reference"], batch["edit_mask"], x_T,
                                   encoder_crops=batch["encoder_crop"])
         if writer:
-            grid = report.sample_grid(batch, rendered)
+            grid = sample_grid(batch, rendered)
             workdir.samples.mkdir(parents=True, exist_ok=True)
             with (workdir.samples / f"step_{step:08d}.png").open("wb") as handle:
                 Image.fromarray(grid).save(handle, format="PNG")

@@ -14,7 +14,7 @@ from PIL import Image, ImageDraw
 
 from diffdub_jax.data import datasets, masks
 from diffdub_jax.data.files import write_json
-from diffdub_jax.data.pixels import rescale_points, to_uint8
+from diffdub_jax.data.pixels import rescale_points
 from diffdub_jax.metrics import lipsync
 
 CELL = 128  # pixels per sheet cell
@@ -106,13 +106,3 @@ def write_report(name: str, split: str, data_dir: str, out_dir: str, num_clips: 
     }
     write_json(os.path.join(out_dir, "dataset_summary.json"), summary)
     return summary
-
-
-def sample_grid(batch: dict, rendered: np.ndarray) -> np.ndarray:
-    """Rows of (reference | masked input | rendered | target) as uint8, for TensorBoard and PNG;
-    batch and rendered in [-1, 1]."""
-    masked = batch["image"] * (1 - batch["edit_mask"])
-    reference = batch["reference"][..., :3]
-    rows = [np.concatenate([to_uint8(reference[i]), to_uint8(masked[i]), to_uint8(rendered[i]),
-                            to_uint8(batch["image"][i])], axis=1) for i in range(len(rendered))]
-    return np.concatenate(rows, axis=0)
