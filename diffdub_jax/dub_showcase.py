@@ -28,6 +28,11 @@ def _text(value) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
+def clip_name(clip: Mapping) -> str:
+    """A dataset clip's id as text (TFDS reads strings as bytes)."""
+    return _text(clip["clip_id"])
+
+
 def write_clip_audio(clip: Mapping, path: str) -> None:
     temporary = path + ".tmp.wav"
     soundfile.write(temporary, np.asarray(clip["waveform"], np.int16), int(clip["sample_rate"]))

@@ -5,11 +5,14 @@ import os
 import subprocess
 import sys
 
+import pytest
 from PIL import Image
 
 from diffdub_jax.data import video
 
 from conftest import SMALL
+
+pytestmark = pytest.mark.slow  # trains both stages and dubs: `make test-all`
 
 
 def test_demo_writes_its_outputs(small_data_dir, tmp_path):
@@ -43,7 +46,12 @@ def test_demo_writes_its_outputs(small_data_dir, tmp_path):
     assert sum(phases.values()) - rounding <= summary["timings"]["total_s"] <= sum(phases.values()) + 60
     scores = summary["held_out_reconstruction_scores"]  # both stages, each clip with its own audio
     assert len(scores["clips"]) == 2 and json.loads((out / "held_out_reconstruction_scores.json").read_text()) == scores
-    assert {"psnr", "ssim", "edit_psnr", "edit_ssim", "lmd"} <= set(scores["mean"])
+    assert {"psnr", "ssim", "edit_psnr", "edit_ssim", "lmd", "mouth_articulation", "mouth_opening_error",
+            "mouth_opening_r", "mouth_texture_ratio"} <= set(scores["mean"])
+    # a 4-step renderer's mouth may be unrecognisable: dlib then finds no lips (NaN), never a negative error
+    assert all(clip["mouth_texture_ratio"] > 0 and not clip["mouth_opening_error"] < 0 for clip in scores["clips"].values())
+    strip = Image.open(out / "mouth_strip.png")  # 8 mouths at 4x, source over dub, above the curves
+    assert strip.width > 8 * 4 * 8 and strip.height > 2 * 4 * 8
     assert all(10 < clip["psnr"] < 60 and 0 < clip["ssim"] <= 1 for clip in scores["clips"].values())
     dubbed, source = video.probe_video(str(out / "dubbed.mp4")), video.probe_video(str(out / "source.mp4"))
     assert (dubbed.width, dubbed.height, dubbed.fps) == (source.width, source.height, source.fps) == (256, 256, 25.0)

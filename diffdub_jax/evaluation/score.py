@@ -5,9 +5,12 @@ the face crop and on the edit region; LMD of the mouth landmarks; SyncNet's LSE-
 the generated video against its audio. The face is framed once per clip from the reference (the
 authors' recipe: a fixed square of 1.6 x the median face box, `data.faces`), and the same crop is
 cut from both videos at 256 px, so every face metric compares the same pixels. The edit region
-is the reference's edit mask per frame (`data.masks`, the release's framing); the edit region's
-sharpness ratio (variance of the Laplacian, generated over reference: below 1 is a blurred mouth,
-which PSNR rewards) is measured on the same crops. LPIPS of the edit
+is the reference's edit mask per frame (`data.masks`, the release's framing). The mouth's scores
+(`metrics.mouth`) see what PSNR and lip-sync correlation hide: articulation (the lip opening's
+spread over time, generated over reference), the opening's error and r frame by frame (these
+three mean what they say where both videos speak the same audio, as in reconstruction), and
+the mouth box's fine texture, generated over reference (noise above 1, blur below), on the same
+crops. LPIPS of the edit
 region compares the reference with the generated lower face pasted into it, so only the edit
 region can differ. FID compares sets, not pairs: the FID Inception's features of every
 generated frame's face crop against those of every reference frame, over all pairs (`score_videos`).
@@ -32,6 +35,7 @@ from diffdub_jax.data import audio, faces, masks, video
 from diffdub_jax.data.files import write_bytes, write_json
 from diffdub_jax.metrics import fid as fid_metrics
 from diffdub_jax.metrics import image
+from diffdub_jax.metrics import mouth
 from diffdub_jax.metrics.landmarks import mouth_landmark_distance
 
 CROP_SIZE = 256
@@ -118,7 +122,7 @@ class Scorer:
                       detector: faces.LandmarkDetector) -> tuple[dict, Features]:
         values: dict[str, list] = {key: [] for key in ("psnr", "ssim", "face_psnr", "face_ssim", "edit_psnr",
                                                        "edit_ssim", "face_lpips", "edit_lpips")}
-        sharpness: dict[str, list] = {"generated": [], "reference": []}
+        texture: dict[str, list] = {"generated": [], "reference": []}
         features: dict[str, list] = {"generated": [], "reference": []}
         edit_landmarks = track.landmarks_at(CROP_SIZE)
         for start in tqdm(range(0, len(ours), self.batch), desc="score", leave=False):
@@ -138,8 +142,9 @@ class Scorer:
             values["face_ssim"].append(face_ssim[:count])
             values["edit_psnr"].append(image.psnr(crop_a, crop_b, region)[:count])
             values["edit_ssim"].append(edit_ssim[:count])
-            sharpness["generated"].append(image.sharpness(crop_a[:count], region[:count]))
-            sharpness["reference"].append(image.sharpness(crop_b[:count], region[:count]))
+            lips = edit_landmarks[faces.nearest_found(track.found, index[:count])]
+            texture["generated"].append(mouth.mouth_textures(crop_a[:count], lips))
+            texture["reference"].append(mouth.mouth_textures(crop_b[:count], lips))
             if self.lpips is not None:
                 pasted = np.where(region[..., None], crop_a, crop_b)
                 values["face_lpips"].append(self.lpips(crop_a, crop_b)[:count])
@@ -154,8 +159,9 @@ class Scorer:
         both = ~np.isnan(ours_points).any(axis=(1, 2))
         lmd = mouth_landmark_distance(ours_points[both], track.detected[with_face[both]], track.box.side)
         result = {key: float(np.mean(np.concatenate(parts))) for key, parts in values.items() if parts}
-        result["edit_sharpness_ratio"] = float(np.nanmean(np.concatenate(sharpness["generated"]))
-                                               / np.nanmean(np.concatenate(sharpness["reference"])))
+        result["mouth_texture_ratio"] = float(np.concatenate(texture["generated"]).mean()
+                                              / max(np.concatenate(texture["reference"]).mean(), 1e-9))
+        result.update(mouth.articulation_scores(ours_points, track.detected[with_face]))
         result["frames"] = len(ours)
         result["lmd"] = float(np.mean(lmd)) if len(lmd) else float("nan")
         result["lmd_frames"] = len(lmd)
@@ -164,9 +170,9 @@ class Scorer:
 
 # Part of each cached pair's file name: bump it when a column is added or computed differently, so
 # an evaluation resumed after an upgrade scores its pairs again instead of mixing versions.
-SCORES_VERSION = 2
-COLUMNS = ("psnr", "ssim", "face_psnr", "face_ssim", "edit_psnr", "edit_ssim", "edit_sharpness_ratio", "face_lpips",
-           "edit_lpips", "lmd", "lse_d", "lse_c")
+SCORES_VERSION = 3
+COLUMNS = ("psnr", "ssim", "face_psnr", "face_ssim", "edit_psnr", "edit_ssim", "face_lpips", "edit_lpips", "lmd",
+           "mouth_articulation", "mouth_opening_error", "mouth_opening_r", "mouth_texture_ratio", "lse_d", "lse_c")
 
 
 def score_videos(pairs: list[tuple[str, str, str]], scorer: Scorer, audio: dict[str, str] | None = None,
