@@ -417,7 +417,7 @@ def write_hdtf_release(root: str, *, small_size: Size = (320, 240), segment_seco
       WDA BernieSanders  `WDA/BernieSanders.mp4`    29.97 fps small_size, 1080   LFW face; clip 1 has
                          time stamps but no crop_wh / crop_ratio line
       WDA JaneDoe        `WDA/JaneDoe.mp4`          corrupt bytes
-      WRA MikeEnzi       root  `WRA_MikeEnzi.mp4`   25 fps    hd_size (height = resolution.txt 720),
+      WRA MikeEnzi       root  `WRA_MikeEnzi.mp4`   25 fps    hd_size (its height is the resolution.txt entry),
                          mirrored astronaut off-centre, hd_segment_seconds segments, adjacent
       WRA JohnDoe        `WRA/JohnDoe.mp4`          29.97 fps, no face
     All sound tracks are 44.1 kHz stereo. Crop windows are computed from where the face is drawn
@@ -445,6 +445,7 @@ def write_hdtf_release(root: str, *, small_size: Size = (320, 240), segment_seco
     for group in ("WDA", "WRA"):
         os.makedirs(os.path.join(root, group), exist_ok=True)
     seg, hd_seg = int(segment_seconds), int(hd_segment_seconds)
+    hd_resolution = 720 if hd_size is None else hd_size[1]  # None: the file is not at its annotated height
     hd_size = small_size if hd_size is None else hd_size
 
     def layout(length: int, gap: int = 1) -> list[tuple[float, float]]:
@@ -459,7 +460,7 @@ def write_hdtf_release(root: str, *, small_size: Size = (320, 240), segment_seco
         ("WDA", "BernieSanders", "folder", "face", NTSC, small_size, 1080, "lfw", (0.5, 0.5), 3,
          (1.2, None), layout(seg)),
         ("WDA", "JaneDoe", "folder", "corrupt", NTSC, small_size, 1080, None, None, 4, (1.25, 1.25), layout(seg)),
-        ("WRA", "MikeEnzi", "root", "face", Fraction(25), hd_size, 720, "astronaut_mirror", (0.62, 0.42), 5,
+        ("WRA", "MikeEnzi", "root", "face", Fraction(25), hd_size, hd_resolution, "astronaut_mirror", (0.62, 0.42), 5,
          (1.2, 1.2), layout(hd_seg, 0)),
         ("WRA", "JohnDoe", "folder", "faceless", NTSC, small_size, 720, None, None, 6, (1.2, 1.2), layout(1)),
     ]

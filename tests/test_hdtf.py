@@ -1,6 +1,8 @@
 """The HDTF builder on a tiny HDTF made of real faces, in both forms users have (hdtf_fixtures.py)."""
 
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -127,6 +129,24 @@ def test_the_release_as_published_builds_its_clips_and_lists_what_it_skipped(hdt
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("hd_size,margin", [((1280, 720), 3.0), ((1920, 1080), 2.2)], ids=["720p", "1080p"])
+def test_windows_as_loose_as_the_published_ones_keep_the_face_they_frame(tmp_path_factory, hd_size, margin):
+    """HDTF's windows frame head and shoulders: the face box is a third to a half of the window's
+    side (BernieSanders_0: a 974 px window at 1080p around a face a third of that). A video at its
+    annotated height is cropped with the window, and every frame's face is the one it frames."""
+    written, data_dir = _build(tmp_path_factory, "hdtf_loose", lambda root: write_hdtf_release(
+        root, hd_size=hd_size, window_margin=margin))
+    clips = _clips(data_dir)
+    assert sorted(clips) == written["expected_clips"]
+    for name in ("WRA_MikeEnzi_000", "WRA_MikeEnzi_001"):  # the clips cropped with the published window
+        facts = written["clips"][name]
+        assert facts["resolution"] == hd_size[1] and facts["size"] == hd_size
+        union, window = facts["face_union"], facts["window_pixels"]
+        assert 1 / 3.2 < (union[2] - union[0]) / window[2] < 0.5, (union, window)
+        _check_clip(name, clips[name], facts["duration"], _boxes_at(written["videos"]["WRA_MikeEnzi"], facts["start"]))
+
+
+@pytest.mark.slow
 def test_already_cut_clips_build_at_25_fps_and_16_khz_from_any_rate(cut_clips):
     written, data_dir = cut_clips
     clips = _clips(data_dir)
@@ -218,6 +238,15 @@ def test_the_real_presets_train_on_hdtf_and_dub_its_held_out_clips(hdtf_release,
     assert renderer.data.name == "hdtf"
     step, _ = _train_twice(renderer, str(tmp_path / "renderer"))
     assert step == 3
+    # Stage 1's evaluation as a user types it, on a set without the synthetic set's true mouth.
+    overrides = [f"--config.{key}={value}" for key, value in {**RENDERER_OVERRIDES, "data.data_dir": data_dir}.items()]
+    evaluated = subprocess.run([sys.executable, "-m", "diffdub_jax.evaluate", "--config=configs/renderer.py",
+                                f"--workdir={tmp_path / 'renderer'}", "--batches=1", *overrides],
+                               capture_output=True, text=True, check=False)
+    assert evaluated.returncode == 0 and "Traceback" not in evaluated.stderr, evaluated.stderr[-3000:]
+    scores = json.loads((tmp_path / "renderer" / "reconstruction.json").read_text())
+    assert scores["outside_mask_identical"] and "true_latents_lipsync_r" not in scores
+    assert scores["true_latents_texture_ratio"] > 0
 
     latents_dir = str(tmp_path / "latents")
     counts = extract_latents(str(tmp_path / "renderer"), latents_dir, batch_size=16)
@@ -249,8 +278,6 @@ def test_the_real_presets_train_on_hdtf_and_dub_its_held_out_clips(hdtf_release,
 
 
 def test_prepare_data_says_what_to_download_and_writes_nothing(tmp_path):
-    import subprocess  # pylint: disable=import-outside-toplevel
-    import sys  # pylint: disable=import-outside-toplevel
 
     data_dir = tmp_path / "tfds"
     (tmp_path / "manual").mkdir()

@@ -36,7 +36,9 @@ NUM_LANDMARKS = 68
 DETECTION_STRIDE = 25  # frames between the detections that place the clip's crop
 CROP_SCALE = 1.6  # crop side / max(face box width, height)
 LANDMARK_SIZE = 256  # crops are resized to this before per-frame detection (the model's size)
-MIN_IOU = 0.2  # a face in the crop must overlap the clip's median box this much to be "ours"
+# A face in the crop is "ours" when at least this much of its box lies inside the clip's face region
+# (the median face box, or a published window around the head and shoulders, 2-3x the face).
+MIN_INSIDE = 0.5
 SMOOTHING_WINDOW = 7  # frames (0.28 s at 25 fps): removes jitter, keeps a jaw drop of ~5 frames
 SMOOTHING_ORDER = 2
 
@@ -223,30 +225,32 @@ def crop_face(frame: np.ndarray, box: CropBox, size: int) -> np.ndarray:
     return np.asarray(Image.fromarray(region).resize((size, size), Image.BICUBIC))
 
 
-def _iou(a: np.ndarray, b: np.ndarray) -> float:
-    inter_w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    inter_h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+def _overlap(face: np.ndarray, region: np.ndarray) -> tuple[float, float]:
+    """(share of the face box inside region, IoU of the two) for (x0, y0, x1, y1) boxes."""
+    inter_w = max(0.0, min(face[2], region[2]) - max(face[0], region[0]))
+    inter_h = max(0.0, min(face[3], region[3]) - max(face[1], region[1]))
     inter = inter_w * inter_h
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return float(inter / union) if union > 0 else 0.0
+    face_area = (face[2] - face[0]) * (face[3] - face[1])
+    union = face_area + (region[2] - region[0]) * (region[3] - region[1]) - inter
+    return (float(inter / face_area) if face_area > 0 else 0.0), (float(inter / union) if union > 0 else 0.0)
 
 
 def crop_landmarks(frame: np.ndarray, box: CropBox, detector: LandmarkDetector,
-                   working_size: int = LANDMARK_SIZE, min_iou: float = MIN_IOU) -> np.ndarray | None:
+                   working_size: int = LANDMARK_SIZE) -> np.ndarray | None:
     """(68, 2) landmarks of the tracked face in crop pixels, or None when it is not in this frame.
 
     The crop is resized to working_size first, so detection costs the same for any video size. Of
-    the faces found, the one overlapping the clip's median box most is ours (another person
-    partly inside the crop is ignored)."""
+    the faces found at least MIN_INSIDE inside the clip's face region (box.face: the median face
+    box, or a published window that frames the head loosely), the one overlapping it most (IoU) is
+    ours: the face a region frames, whatever the region's size around it. Another person partly
+    inside the crop is ignored."""
     faces = detector.detect(crop_face(frame, box, working_size))
-    if not faces:
+    region = rescale_points(np.reshape(box.face, (2, 2)) - [box.x0, box.y0], box.side, working_size).reshape(4)
+    overlaps = [_overlap(face.box, region) for face in faces]
+    inside = [i for i, (share, _) in enumerate(overlaps) if share >= MIN_INSIDE]
+    if not inside:
         return None
-    expected = rescale_points(np.reshape(box.face, (2, 2)) - [box.x0, box.y0], box.side,
-                              working_size).reshape(4)
-    overlaps = [_iou(face.box, expected) for face in faces]
-    best = int(np.argmax(overlaps))
-    if overlaps[best] < min_iou:
-        return None
+    best = max(inside, key=lambda i: overlaps[i][1])
     return rescale_points(faces[best].landmarks, working_size, box.side)
 
 

@@ -47,6 +47,10 @@ def mouth_probe(config: ml_collections.ConfigDict, split: str = "train", num_cli
 def evaluate_motion(config: ml_collections.ConfigDict, workdir: str, renderer_workdir: str, *,
                     split: str = "test", num_clips: int = 8, segment_frames: int = 32) -> dict:
     """Scores the stage-2 model in workdir on up to num_clips clips of split, in both modes."""
+    if not config.data.name.startswith("synthetic_talking_faces"):
+        raise ValueError(f"stage 2's own evaluation measures lip sync against the true mouth openness only the "
+                         f"synthetic set has, not {config.data.name}; score both stages there instead: "
+                         f"evaluate --config=configs/renderer.py --workdir=RENDERER --motion_workdir={workdir}")
     motion = MotionService(config, Workdir(workdir).restore_variables())
     render = SegmentRenderer(RendererService.from_workdir(renderer_workdir, batch_size=segment_frames))
     source = datasets.clip_source(config.data.name, split, config.data.data_dir)
