@@ -12,8 +12,10 @@ come (jax.distributed.initialize times out after five minutes).
 from __future__ import annotations
 
 import sys
+from typing import Callable
 
 import jax
+from absl import flags
 from orbax.checkpoint import multihost
 
 EXPLICIT_FLAGS = ("--coordinator_address", "--num_processes", "--process_id")
@@ -73,6 +75,27 @@ def wait_for_all_processes(name: str, timeout_s: int = BARRIER_TIMEOUT_S) -> Non
     A barrier of the coordinator, not a collective: it needs no device communicator set up, and
     it waits up to timeout_s, where collectives give up on a late peer much sooner."""
     multihost.get_barrier_sync_fn()(key=name, timeout_ms=timeout_s * 1000)
+
+
+def define_flags() -> Callable[[], bool]:
+    """Defines a command's multi-host flags (--multihost, --coordinator_address, --num_processes,
+    --process_id) and returns join(): initialize_distributed from them, printing every process's
+    place once it has joined; True in a multi-process run. Call it at the command's import."""
+    multihost_flag = flags.DEFINE_bool("multihost", False, "Join a multi-host run that JAX detects itself: "
+                                       "Cloud TPU pods, SLURM, Open MPI (jax.distributed.initialize()).")
+    address = flags.DEFINE_string("coordinator_address", None, "Multi-host anywhere else: HOST:PORT of "
+                                  "process 0, the same on every machine.")
+    processes = flags.DEFINE_integer("num_processes", None, "Multi-host: how many processes join.")
+    process_id = flags.DEFINE_integer("process_id", None, "Multi-host: this process's index, 0 to "
+                                      "num_processes - 1.")
+
+    def join() -> bool:
+        joined = initialize_distributed(address.value, processes.value, process_id.value, auto=multihost_flag.value)
+        if joined:
+            report_processes()
+        return joined
+
+    return join
 
 
 def describe_processes() -> str:

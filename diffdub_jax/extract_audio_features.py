@@ -3,7 +3,8 @@
     python -m diffdub_jax.extract_audio_features --config=configs/motion.py --output=runs/features \
         --hubert_dir=checkpoints/chinese-hubert-large
         every record of the config's dataset (train and test), float16 per record, resumable; on a
-        multi-host job each process takes its share. Train with --config.data.features_dir=runs/features.
+        multi-host job (train's --multihost or --coordinator_address/--num_processes/--process_id)
+        each process takes its share. Train with --config.data.features_dir=runs/features.
     python -m diffdub_jax.extract_audio_features --audio=speech.wav --hubert_dir=... --fps=25 \
         --num_frames=250 --output=feats.npy
         one file: float16 (num_hidden_states, 2 * num_frames, hidden), e.g. (25, 500, 1024).
@@ -17,7 +18,7 @@ import jax
 from absl import flags
 from ml_collections import config_flags
 
-from diffdub_jax import cli
+from diffdub_jax import cli, distributed
 from diffdub_jax.serving import audio_frontend
 from diffdub_jax.training.features import extract_audio_features
 
@@ -31,6 +32,7 @@ _NUM_FRAMES = flags.DEFINE_integer("num_frames", None, "Number of video frames (
 _OUTPUT = flags.DEFINE_string("output", None, "Store directory (dataset mode) or .npy path (one-file mode).",
                               required=True)
 _CHUNK = flags.DEFINE_float("chunk_seconds", audio_frontend.DEFAULT_CHUNK_SECONDS, "Window length (seconds).")
+_JOIN = distributed.define_flags()
 _CONTEXT = flags.DEFINE_float("context_seconds", audio_frontend.DEFAULT_CONTEXT_SECONDS,
                               "Context dropped on each side of a window (seconds).")
 
@@ -41,6 +43,7 @@ def main(argv: list[str]) -> None:
         sys.exit("extract_audio_features: pass either --config (a dataset) or --audio (one file)")
     try:
         if _CONFIG.value is not None:
+            _JOIN()  # each process of a multi-host job extracts its share of the records
             counts = extract_audio_features(_CONFIG.value, _OUTPUT.value, tuple(_SPLITS.value),
                                             hubert_dir=_HUBERT.value, process_index=jax.process_index(),
                                             process_count=jax.process_count())

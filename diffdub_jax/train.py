@@ -16,21 +16,14 @@ from diffdub_jax.workdir import CheckpointMismatchError
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Stage config file[:preset].")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Run directory (local or gs://): checkpoints, TensorBoard, samples.")
-_MULTIHOST = flags.DEFINE_bool("multihost", False, "Join a multi-host run that JAX detects itself: "
-                                "Cloud TPU pods, SLURM, Open MPI (jax.distributed.initialize()).")
-_COORDINATOR_ADDRESS = flags.DEFINE_string("coordinator_address", None, "Multi-host anywhere else: "
-                                           "HOST:PORT of process 0, the same on every machine.")
-_NUM_PROCESSES = flags.DEFINE_integer("num_processes", None, "Multi-host: how many processes join.")
-_PROCESS_ID = flags.DEFINE_integer("process_id", None, "Multi-host: this process's index, 0 to num_processes - 1.")
+_JOIN = distributed.define_flags()
 flags.mark_flags_as_required(["config", "workdir"])
 
 
 def main(argv):
     del argv
     try:
-        if distributed.initialize_distributed(_COORDINATOR_ADDRESS.value, _NUM_PROCESSES.value,
-                                              _PROCESS_ID.value, auto=_MULTIHOST.value):
-            distributed.report_processes()
+        _JOIN()
     except ValueError as error:
         sys.exit(f"train: {error}")
     try:

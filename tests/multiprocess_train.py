@@ -95,6 +95,7 @@ def main():
         config.data.batch_size = 8  # one example per device
         config.train.num_steps = args.steps
         config.train.checkpoint_every = 2
+        config.train.sample_every = 2  # the in-training sampler, as the `real` preset runs it on a pod
         config.train.fsdp = {"replicated": False, "fsdp": True}[layout]
         seen.clear()
         state = stages.train(config, f"{args.workdir}/{layout}", stop_after=args.stop_after)

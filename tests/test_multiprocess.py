@@ -70,6 +70,9 @@ def test_two_processes_train_like_one_process_on_their_global_batches(runs, layo
     # divides by the gradient's own scale, so an element whose gradient is near zero (a bias under a
     # zero-initialised conv) can be a few 1e-5 apart; seen: one of 60 k elements at 5e-5.
     assert differences.max() <= 1e-4 and np.mean(differences > 1e-5) < 1e-3, differences.max()
+    # the sampler ran in both processes during training (every 2 steps) and process 0 wrote its grids
+    samples = sorted(os.listdir(f"{runs['two']}_run/{layout}/samples"))
+    assert samples == ["step_00000002.png", "step_00000004.png"], samples
 
 
 @pytest.mark.parametrize("layout", LAYOUTS)

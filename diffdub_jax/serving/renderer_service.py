@@ -90,10 +90,13 @@ class RendererService:
     def __init__(self, config: ml_collections.ConfigDict, params, batch_size: int = 16,
                  num_steps: int | None = None, load_params: Callable[[], Any] | None = None):
         self.config = config
-        self._params, self._load_params = params, load_params
+        self._load_params = load_params
         self.model = renderer_from_config(config)
         self.framing = Framing.from_config(config.data)
-        self.mesh = parallel.make_mesh()
+        # This process's devices only: each process renders its own frames from host arrays, so the
+        # training sampler, evaluators and latent extraction run in a multi-process job too.
+        self.mesh = parallel.make_mesh(jax.local_devices())
+        self.params = params
         self.batch_size = -(-batch_size // self.mesh.size) * self.mesh.size  # whole shards per device
         self.num_steps = num_steps or int(config.diffusion.sample_steps)
         self.sampler = config.diffusion.get("sampler", "ddim")
@@ -108,13 +111,14 @@ class RendererService:
 
     @property
     def params(self):
+        """The parameters, replicated on this process's devices (placed once per assignment)."""
         if self._params is None and self._load_params is not None:
-            self._params = self._load_params()
+            self._params = self._replicated(self._load_params())
         return self._params
 
     @params.setter
     def params(self, value) -> None:
-        self._params = value
+        self._params = None if value is None else self._replicated(value)
 
     @property
     def image_size(self) -> int:
@@ -146,10 +150,18 @@ class RendererService:
         for start in range(0, count, self.batch_size):
             yield slice(start, min(start + self.batch_size, count))
 
+    def _batch(self, array: np.ndarray):
+        """A host batch split over this process's devices (a multi-process run's jit takes no numpy
+        input with a sharding, so it is placed explicitly)."""
+        return jax.device_put(array, parallel.batch_sharding(self.mesh))
+
+    def _replicated(self, tree):
+        return jax.device_put(tree, parallel.replicated(self.mesh))
+
     def encode(self, crops: np.ndarray) -> np.ndarray:
         """(N, D) z_sem of (N, S, S, 3) eye-guided crops in [-1, 1]."""
-        out = [np.asarray(self._encode(self.params, _pad_to(crops[part], self.batch_size)))[: part.stop - part.start]
-               for part in self._batches(len(crops))]
+        out = [np.asarray(self._encode(self.params, self._batch(_pad_to(crops[part], self.batch_size))))[
+            : part.stop - part.start] for part in self._batches(len(crops))]
         return np.concatenate(out) if out else np.zeros((0, self.latent_dim), np.float32)
 
     def submit(self, images: np.ndarray, references: np.ndarray, edit_masks: np.ndarray, x_T: np.ndarray,
@@ -167,12 +179,13 @@ class RendererService:
         if references.ndim == 3:
             references = np.broadcast_to(references[None], (len(images),) + references.shape)
         parts = []
+        params, x_T = self.params, self._replicated(np.asarray(x_T, np.float32))
         for part in self._batches(len(images)):
             inputs = {"image": _pad_to(images[part], self.batch_size),
                       "reference": _pad_to(references[part], self.batch_size),
                       "edit_mask": _pad_to(edit_masks[part], self.batch_size)}
-            rendered = self._render(self.params, inputs, np.asarray(x_T, np.float32),
-                                    _pad_to(np.asarray(z_sem[part], np.float32), self.batch_size))
+            rendered = self._render(params, self._batch(inputs), x_T,
+                                    self._batch(_pad_to(np.asarray(z_sem[part], np.float32), self.batch_size)))
             parts.append((rendered, part.stop - part.start))
         return PendingRender(parts)
 

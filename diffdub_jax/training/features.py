@@ -15,6 +15,7 @@ from __future__ import annotations
 import ml_collections
 from tqdm import tqdm
 
+from diffdub_jax import distributed
 from diffdub_jax.data import datasets, record_store
 from diffdub_jax.serving.audio_frontend import AudioFrontend
 
@@ -23,7 +24,8 @@ def extract_audio_features(config: ml_collections.ConfigDict, output: str, split
                            *, hubert_dir: str | None = None, process_index: int = 0,
                            process_count: int = 1) -> dict:
     """Stores the features config.audio's frontend makes for every record of `splits` of
-    config.data's dataset; returns {split: number of records}. Process 0 writes info.json."""
+    config.data's dataset; returns {split: number of records}. Each process stores records
+    process_index, process_index + process_count, ...; once all have, process 0 writes info.json."""
     frontend = AudioFrontend(config.audio, hubert_dir)
     frontend.check(config.model)
     store = record_store.audio_features(output)
@@ -34,6 +36,7 @@ def extract_audio_features(config: ml_collections.ConfigDict, output: str, split
         for record_index in tqdm(todo, desc=f"audio features {split}"):
             store.save(split, record_index, frontend.for_clip(source[record_index]))
         counts[split] = len(source)
+    distributed.wait_for_all_processes("audio_features_written")  # info.json marks a finished store
     if process_index == 0:
         store.write_info({"dataset": config.data.name, "frontend": frontend.kind, "hubert_dir": frontend.hubert_dir,
                           "audio_dim": int(config.model.audio_dim), "audio_layers": int(config.model.audio_layers),

@@ -8,6 +8,7 @@ from typing import Callable
 
 import jax
 import ml_collections
+from jax.experimental import multihost_utils
 import optax
 from PIL import Image
 
@@ -69,7 +70,10 @@ def make_sampler(config: ml_collections.ConfigDict, workdir: Workdir, writer) ->
     x_T = service.noise(config.seed + 2)
 
     def sample(state, step):
-        service.params = state.ema_params  # every process renders, process 0 writes
+        # every process renders on its own devices (process 0 writes), from a host copy of the
+        # parameters when they are sharded over several processes' devices
+        service.params = (multihost_utils.process_allgather(state.ema_params, tiled=True)
+                          if jax.process_count() > 1 else state.ema_params)
         rendered = service.render(batch["image"], batch["reference"], batch["edit_mask"], x_T,
                                   encoder_crops=batch["encoder_crop"])
         if writer:
