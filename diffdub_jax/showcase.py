@@ -22,6 +22,7 @@ from diffdub_jax.data import datasets
 from diffdub_jax.data.files import write_json
 from diffdub_jax.evaluation import dataset_report, dubbing, mouth_strip, reconstruction
 from diffdub_jax.training import latents
+from diffdub_jax.workdir import CheckpointMismatchError
 
 RECONSTRUCTION_SCORES = "held_out_reconstruction_scores.json"
 MOUTH_STRIP = "mouth_strip.png"  # the first held-out reconstruction's mouths at 4x and opening curves
@@ -84,10 +85,15 @@ def run_demo(workdir: str, renderer_config: ml_collections.ConfigDict, motion_co
         renderer_config, renderer_dir, "test", output_dir=workdir)
 
     latents_dir = os.path.join(workdir, "latents")
-    timed("extract_latents_s", latents.extract_latents, renderer_dir, latents_dir, data_dir=data_dir)
+    motion_dir = os.path.join(workdir, "motion")
+    try:
+        timed("extract_latents_s", latents.extract_latents, renderer_dir, latents_dir, data_dir=data_dir)
+    except CheckpointMismatchError:  # the renderer trained on since: stage 2 starts again on its latents
+        shutil.rmtree(latents_dir)
+        shutil.rmtree(motion_dir, ignore_errors=True)
+        timed("extract_latents_s", latents.extract_latents, renderer_dir, latents_dir, data_dir=data_dir)
     config = motion_config.copy_and_resolve_references()
     config.data.name, config.data.data_dir, config.data.latents_dir = dataset, data_dir, latents_dir
-    motion_dir = os.path.join(workdir, "motion")
     timed("train_motion_s", stages.train, config, motion_dir)
 
     test = datasets.clip_source(dataset, "test", data_dir)

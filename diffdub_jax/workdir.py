@@ -147,6 +147,14 @@ class Workdir:
     def train_checkpoints(self, keep: int = 3, async_save: bool = True) -> RunCheckpoints:
         return RunCheckpoints(self.checkpoints, keep, async_save)
 
+    def latest_step(self) -> int | None:
+        """The step of the latest checkpoint (None without one): what a run's outputs came from."""
+        manager = ocp.CheckpointManager(self.checkpoints, item_names=ITEMS)
+        try:
+            return manager.latest_step()
+        finally:
+            manager.close()
+
     def _restore_latest(self, item: str, args) -> Any:
         manager = ocp.CheckpointManager(self.checkpoints, item_names=ITEMS)
         try:

@@ -17,7 +17,7 @@ from diffdub_jax.models.motion import build_motion_generator, init_variables
 from diffdub_jax.training import latents as latent_extraction
 from diffdub_jax.serving.motion_service import MotionService, predict
 from diffdub_jax.training import motion as motion_training
-from diffdub_jax.workdir import Workdir
+from diffdub_jax.workdir import CheckpointMismatchError, Workdir
 from diffdub_jax.training.state import create_state, make_optimizer
 
 from conftest import load_config
@@ -161,6 +161,39 @@ def test_tiny_generator_overfits_one_batch():
 
 
 @pytest.mark.slow
+def test_two_processes_extract_latents_each_its_share_as_one_process_does(small_data_dir, tmp_path):
+    """`extract_latents` as a pod runs it: two processes (2 CPU devices each) meet at a coordinator,
+    encode disjoint halves of the clips and, once both are done, process 0 writes info.json."""
+    import socket  # pylint: disable=import-outside-toplevel
+
+    renderer_dir = str(tmp_path / "renderer")
+    Workdir(renderer_dir).save_variables({"params": init_renderer(official_small_renderer())},
+                                         tiny_config(small_data_dir))
+    one = str(tmp_path / "one")
+    counts = latent_extraction.extract_latents(renderer_dir, one, ("train", "test"), batch_size=32)
+    with socket.socket() as probe:
+        probe.bind(("localhost", 0))
+        port = probe.getsockname()[1]
+    two = str(tmp_path / "two")
+    env = dict(os.environ, JAX_PLATFORMS="cpu",
+               XLA_FLAGS=f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count=2")
+    command = [sys.executable, "-m", "diffdub_jax.extract_latents", f"--renderer_workdir={renderer_dir}",
+               f"--output={two}", "--batch_size=32", f"--coordinator_address=localhost:{port}", "--num_processes=2"]
+    workers = [subprocess.Popen(command + [f"--process_id={i}"], env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True) for i in range(2)]
+    outputs = [worker.communicate(timeout=600) for worker in workers]
+    for worker, (_, stderr) in zip(workers, outputs):
+        assert worker.returncode == 0 and "Traceback" not in stderr, stderr[-3000:]
+    assert "process 1/2" in outputs[1][1]
+    for split, count in counts.items():
+        for record in range(count):
+            np.testing.assert_allclose(record_store.latents(two).load(split, record),
+                                       record_store.latents(one).load(split, record), atol=1e-5)
+    single, pair = record_store.latents(one).read_info(), record_store.latents(two).read_info()
+    np.testing.assert_allclose(pair.latent_std, single.latent_std, rtol=1e-5)
+
+
+@pytest.mark.slow
 def test_latent_extraction_resumes_and_stage2_trains_on_it(small_data_dir, tmp_path):
     renderer_config = tiny_config(small_data_dir)
     params = init_renderer(official_small_renderer())
@@ -176,6 +209,10 @@ def test_latent_extraction_resumes_and_stage2_trains_on_it(small_data_dir, tmp_p
     assert latent_extraction.extract_latents(renderer_dir, out, ("test",), batch_size=32) == counts
     np.testing.assert_allclose(record_store.latents(out).load("test", 0), first, atol=1e-6)
     assert os.path.getmtime(record_store.latents(out).path("test", 1)) == later, "finished clips are redone"
+    other_renderer = str(tmp_path / "other_renderer")  # another checkpoint must not add to these latents
+    Workdir(other_renderer).save_variables({"params": params}, renderer_config)
+    with pytest.raises(CheckpointMismatchError, match="delete it"):
+        latent_extraction.extract_latents(other_renderer, out, ("test",), batch_size=32)
 
     config = load_config("motion", "tiny")
     config.data.data_dir = small_data_dir
