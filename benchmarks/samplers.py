@@ -5,9 +5,10 @@
 
 For each (sampler, steps) and each start-noise seed, renders the held-out evaluation's frames
 (evaluation.reconstruction: random frames from their own z_sem, and the lip-sync segments) and
-prints edit-region PSNR and whole-frame SSIM against the true frames, lip-sync r of renders from the frames'
-own z_sem, and sharpness: the variance of the Laplacian inside the edit region's bounding box,
-rendered over true (1 = as sharp as the real frame; PSNR alone rewards blur). Rows with two seeds
+prints edit-region PSNR and whole-frame SSIM against the true frames, and of renders from the
+frames' own z_sem: lip-sync r, articulation (the mouth opening's spread over time, rendered over
+true: below 1 a damped mouth) and mouth texture (rendered over true: speckle above 1, blur below;
+PSNR alone rewards blur). Rows with two seeds
 give the run-to-run noise. Each run is rendered in every --dtypes compute dtype (on a CPU bfloat16
 is emulated: slow, but its rounding is what accelerators do).
 """
@@ -31,7 +32,7 @@ _RUNS = flags.DEFINE_list("runs", ["ddim:20", "ddim:10", "ddim:5", "dpm_solver_2
                           "sampler:steps to measure.")
 _DTYPES = flags.DEFINE_list("dtypes", ["float32"], "Compute dtypes to render each run in.")
 _SEEDS = flags.DEFINE_list("seeds", ["0", "1"], "Config seeds (the start noise is seed + 2).")
-_BATCHES = flags.DEFINE_integer("batches", 8, "Held-out batches rendered for PSNR, SSIM and sharpness.")
+_BATCHES = flags.DEFINE_integer("batches", 8, "Held-out batches rendered for PSNR and SSIM.")
 
 
 def measure(config, params, options: RenderOptions, seed: int) -> dict:
@@ -54,10 +55,8 @@ def measure(config, params, options: RenderOptions, seed: int) -> dict:
     return {"sampler": options.sampler, "steps": options.num_steps, "dtype": options.compute_dtype, "seed": seed,
             "psnr": image.masked_psnr(rendered, targets, masks),
             "ssim": float(np.mean(image.ssim(to_uint8(rendered), to_uint8(targets)))),
-            "lipsync_r": lipsync["true_latents_lipsync_r"],
-            "sharpness_ratio": float(np.mean(image.sharpness(to_uint8(rendered), masks[..., 0] > 0.5))
-                                     / np.mean(image.sharpness(to_uint8(targets), masks[..., 0] > 0.5))),
-            "render_s": seconds}
+            "lipsync_r": lipsync["true_latents_lipsync_r"], "articulation": lipsync["true_latents_articulation"],
+            "texture_ratio": lipsync["true_latents_texture_ratio"], "render_s": seconds}
 
 
 def main(argv):
@@ -65,7 +64,8 @@ def main(argv):
     logging.set_verbosity(logging.WARNING)  # the table, not the libraries' INFO lines
     workdir = Workdir(_WORKDIR.value)
     config, params = workdir.restore_config(), workdir.restore_variables()["params"]
-    columns = ["sampler", "steps", "dtype", "seed", "psnr", "ssim", "lipsync_r", "sharpness_ratio", "render_s"]
+    columns = ["sampler", "steps", "dtype", "seed", "psnr", "ssim", "lipsync_r", "articulation", "texture_ratio",
+               "render_s"]
     print("| " + " | ".join(columns) + " |\n|" + "---|" * len(columns), flush=True)
     for run in _RUNS.value:
         sampler, steps = run.split(":")

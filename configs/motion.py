@@ -77,14 +77,10 @@ PRESETS = {
         "model.reference_blocks": 1,
         "model.speech_blocks": 2,
         "model.decoder_blocks": 2,
-        # No dropout: on a CPU drawing its masks is over a third of the train step (271 vs 170 ms),
-        # and the held-out dubs follow the new audio as well without it (dub minus source, four
-        # pairs, 400 steps: 0.880 +- 0.044 against 0.875 +- 0.045 with the release's 0.1).
+        # No dropout: its masks are a third of a CPU step, and the dubs are as good without it.
         "model.dropout_rate": 0.0,
         "model.cross_attention_dropout_rate": 0.0,
-        # Held-out dubs' lip sync is the same after 400 steps as after 800 (dub minus source, four
-        # pairs: 0.90 +- 0.05 and 0.89 +- 0.05), in half the time.
-        "train.num_steps": 400,
+        "train.num_steps": 400,  # the dubs' lip sync is the same as after 800
         "train.learning_rate": 1e-3,
         "train.lr_schedule": "cosine",  # the short run ends settled instead of mid-stride
         "train.log_every": 50,

@@ -5,8 +5,8 @@
         its training (Adam 1e-4, EMA 0.9999, batch 32) on HDTF at 256 px; weeks on a pod.
     python -m diffdub_jax.train --config=configs/renderer.py:synthetic --workdir=runs/renderer
         the demo's renderer on the embedded synthetic set at its native 64 px (2 x 2 patches):
-        4-8 minutes on 2 CPU cores; held-out renders from their own z_sem follow the true
-        mouth (lip sync r 0.71-0.88 over three seeds; dubs by both stages 0.89-0.92).
+        4-6 minutes on 2 CPU cores. Its measurements and the experiments behind each setting:
+        docs/results.md.
     `tiny`: for tests (seconds; the same code paths).
 
 Presets are small overrides of `real` (PRESETS below), each saying why it departs.
@@ -65,19 +65,13 @@ PRESETS = {
     "synthetic": {
         **_SMALL_SET,
         "data.name": "synthetic_talking_faces/64px",
-        # The set's native 64 px, drawn in 2 x 2 pixel patches: the networks run at 32 x 32 positions,
-        # as cheap as a 32 px renderer (whose 2x upscaled mouth was blurred: sharpness 0.41 of the
-        # source's), which buys the optimiser steps a diffusion model needs within minutes on a CPU.
+        # The set's native 64 px in 2 x 2 patches: 32 x 32 positions, cheap enough for minutes on a CPU.
         "data.image_size": 64,
         "model.patch_size": 2,
-        # Batch 4 over the same 2000 steps draws no mouth (held-out lip sync -0.07 / 0.03).
-        "data.batch_size": 8,
-        # The set's frames are the renderer's whole input (the face fills about half the frame), not
-        # the authors' 1.6x face-box crop: a crop of 2x the box spans the whole frame. Saved with
-        # the checkpoint, so `infer` crops real videos of these faces the same way.
+        "data.batch_size": 8,  # batch 4 draws no mouth in the same number of steps
+        # The set's frames are the whole input (2x the face box spans the frame); `infer` crops alike.
         "data.crop_scale": 2.0,
-        # Edit masks united over 12 frames each side: the synthetic jaw drops with the mouth; seen
-        # outside the mask it would tell the renderer the mouth.
+        # The synthetic jaw drops with the mouth: masks united over 12 frames hide it from the renderer.
         "data.mask_window": 12,
         "model.channels": 16,
         "model.channel_mult": (1, 2, 4),
@@ -86,26 +80,11 @@ PRESETS = {
         "model.attention_resolutions": (),
         "model.embed_channels": 128,
         "model.dropout": 0.0,
-        # 'v' states the mouth's shape directly at the noisy steps that decide it, which is what lets a
-        # small, briefly trained renderer draw the mouth from z_sem (2000 steps: held-out lip sync of
-        # renders from their own z_sem r = 0.67 with 'v', 0.24 with 'epsilon').
-        "diffusion.prediction": "v",
-        # 5 DPM-Solver++ 2M steps render as well as 10 DDIM steps in half the time, the dubs a little
-        # nearer the source. Same checkpoint, held-out frames (evaluation.reconstruction): edit-region
-        # PSNR 22.93 against 22.76, lip sync of renders from their own z_sem 0.832 against 0.832; the
-        # demo's four held-out dubs with their own audio: edit-region PSNR 21.70 / 21.60, SSIM 0.664 /
-        # 0.658, LMD 5.93 / 6.03, sharpness over the source's 1.10 / 1.17; dubs with other audio: lip
-        # sync minus the source's 0.875 / 0.875 (DDIM 5: 23.07, 0.828; 21.80, 0.673, 5.88, 1.04, 0.875).
-        "diffusion.sampler": "dpm_solver_2m",
-        "diffusion.sample_steps": 5,
-        # Fewer steps do not draw the mouth: held-out lip sync 0.00 after 1000, 0.60 / 0.65 after 1500.
-        # 2500 rather than 2000 (a quarter more training time, ~50 s on 2 cores) for dubs as good as
-        # the 32 px renderer's; the demo with seeds 0 / 1 / 2, 2000 -> 2500 steps: dub-minus-source
-        # lip sync 0.83 / 0.88 / 0.88 -> 0.90 / 0.89 / 0.92 (32 px: 0.68-0.90), reconstruction PSNR
-        # 31.0 / 31.1 / 31.4 -> 31.3 / 31.8 / 31.5 (32 px: 31.5-32.2), LMD 5.91 / 5.87 / 5.54 -> 5.52 /
-        # 5.68 / 5.68 (32 px: 5.79-7.57), sharpness over the source's 1.10 / 0.91 / 1.05 -> 1.13 /
-        # 0.87 / 0.88 (32 px: 0.38-0.43).
-        "train.num_steps": 2500,
+        # A small net predicting x0 draws a clean mouth; 'v' / 'epsilon' left speckle and a damped one.
+        "diffusion.prediction": "x0",
+        "diffusion.sampler": "ddim",
+        "diffusion.sample_steps": 10,
+        "train.num_steps": 2500,  # fewer steps draw no mouth from z_sem
         "train.learning_rate": 2e-3,
         "train.ema_decay": 0.98,
         "train.checkpoint_every": 500,

@@ -55,19 +55,3 @@ def test_lmd_is_zero_on_itself_and_grows_with_a_known_shift():
     np.testing.assert_allclose(landmarks.mouth_landmark_distance(moved, points, 512), 2.5)
     moved[:, :48] += 100.0  # the rest of the face does not count
     np.testing.assert_allclose(landmarks.mouth_landmark_distance(moved, points, 512), 2.5)
-
-
-def test_sharpness_drops_with_blur_and_is_the_variance_of_the_laplacian_in_the_region_box(frames):
-    from scipy import ndimage  # pylint: disable=import-outside-toplevel
-
-    sharp = frames[1][:2]
-    blurred = np.stack([ndimage.gaussian_filter(frame, (2, 2, 0)) for frame in sharp])
-    regions = np.zeros(sharp.shape[:3], bool)
-    regions[:, 40:80, 20:70] = True
-    regions[1, 90, 90] = True  # the box spans both parts
-    expected = ndimage.laplace(sharp[0, 40:80, 20:70].astype(np.float64).mean(-1)).var()
-    assert image.sharpness(sharp, regions)[1] == pytest.approx(
-        ndimage.laplace(sharp[1, 40:91, 20:91].astype(np.float64).mean(-1)).var())
-    assert image.sharpness(sharp, regions)[0] == pytest.approx(expected)
-    assert (image.sharpness(blurred, regions) < 0.5 * image.sharpness(sharp, regions)).all()
-    assert np.isnan(image.sharpness(sharp, np.zeros_like(regions))).all()

@@ -6,9 +6,8 @@ Gaussian-weighted SSIM (sigma 1.5, 11x11 window, population covariance, K1 0.01,
 use_sample_covariance=False)` computes), the mean over channels of each channel's mean SSIM map
 away from the borders. SSIM runs batched under jax.jit; its windows never reach past the image,
 so it needs no padding convention. `masked_psnr` is the renderer's own edit-region score on
-[-1, 1] images. `sharpness` is the variance of the Laplacian inside the edit region: PSNR rewards a
-blurred mouth, so a dub's sharpness against its reference's says whether the edit region is the
-soft box users see around a dubbed mouth.
+[-1, 1] images. (Blur and speckle in the mouth, which PSNR rewards and punishes alike little, are
+`metrics.mouth`'s texture ratio.)
 """
 
 from __future__ import annotations
@@ -18,7 +17,6 @@ import functools
 import jax
 import jax.numpy as jnp
 import numpy as np
-from scipy import ndimage
 
 SSIM_SIGMA = 1.5
 SSIM_RADIUS = int(3.5 * SSIM_SIGMA + 0.5)  # scipy.ndimage's truncate=3.5, as scikit-image uses
@@ -37,20 +35,6 @@ def psnr(generated: np.ndarray, reference: np.ndarray, mask: np.ndarray | None =
         mse = (error.reshape(len(error), -1) * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1)
     with np.errstate(divide="ignore"):
         return 10 * np.log10(data_range**2 / mse)
-
-
-def sharpness(frames: np.ndarray, regions: np.ndarray) -> np.ndarray:
-    """(N,) variance of the Laplacian of (N, H, W, 3) uint8 frames' grey levels inside the bounding
-    box of each (N, H, W) region (NaN where a region is empty)."""
-    out = []
-    for frame, region in zip(frames, np.asarray(regions, bool)):
-        rows, cols = np.flatnonzero(region.any(1)), np.flatnonzero(region.any(0))
-        if not len(rows):
-            out.append(np.nan)
-            continue
-        box = np.asarray(frame[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1], np.float64).mean(-1)
-        out.append(ndimage.laplace(box).var())
-    return np.asarray(out)
 
 
 def masked_psnr(prediction: np.ndarray, target: np.ndarray, mask: np.ndarray) -> float:
