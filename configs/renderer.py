@@ -82,6 +82,8 @@ PRESETS = {
         "model.dropout": 0.0,
         # A small net predicting x0 draws a clean mouth; 'v' / 'epsilon' left speckle and a damped one.
         "diffusion.prediction": "x0",
+        # The skin's tone and light from the person's own frame (low-passed), not from the small net.
+        "model.reference_residual": True,
         "diffusion.sampler": "ddim",
         "diffusion.sample_steps": 10,
         "train.num_steps": 2500,  # fewer steps draw no mouth from z_sem

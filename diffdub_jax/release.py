@@ -32,6 +32,7 @@ def renderer_config() -> ml_collections.ConfigDict:
     model.num_heads = 1
     model.dropout = 0.1
     model.patch_size = 1  # pixels per side each UNet and encoder position sees (models.renderer)
+    model.reference_residual = False  # x0 renderers: draw the change from the reference frame
     model.compute_dtype = "float32"  # or 'bfloat16' on accelerators
 
     diffusion = config.diffusion = ml_collections.ConfigDict()

@@ -171,6 +171,29 @@ def test_patches_hold_their_own_pixels_and_unfold_back():
         renderer_from_config(config)
 
 
+def test_a_reference_residual_renderer_draws_the_change_from_the_reference_frame():
+    """Its output is the network's plus the reference frame's low pass (tone and light, no mouth): a
+    network that outputs nothing (its last layer is zero at initialisation) draws that."""
+    config = tiny_config()
+    config.diffusion.prediction = "x0"
+    config.model.reference_residual = True
+    model = renderer_from_config(config)
+    params = init(model)
+    batch = random_batch(32, 2)
+    z_sem = model.apply({"params": params}, batch["encoder_crop"], method=model.encode)
+    x_t, t = jnp.zeros((2, 32, 32, 3)), jnp.array([10, 900])
+    with_reference = model.apply({"params": params}, x_t, batch["reference"], t, z_sem, method=model.denoise)
+    plain = renderer_from_config(tiny_config()).apply({"params": params}, x_t, batch["reference"], t, z_sem,
+                                                      method=model.denoise)
+    low_pass = renderer_model.low_pass(batch["reference"][..., :3])
+    np.testing.assert_allclose(with_reference, plain + low_pass, atol=1e-6)
+    # the low pass keeps each 4 x 4 cell's mean (32 px over 8 cells) and loses what varies inside it
+    np.testing.assert_allclose(low_pass.mean(axis=(1, 2)), batch["reference"][..., :3].mean(axis=(1, 2)), atol=0.05)
+    config.diffusion.prediction = "v"
+    with pytest.raises(ValueError, match="needs diffusion.prediction='x0'"):
+        renderer_from_config(config)
+
+
 def test_training_input_keeps_the_known_region_clean_and_loss_is_masked():
     schedule = Schedule.linear()
     batch = random_batch(16, 4)

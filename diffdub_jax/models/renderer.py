@@ -29,17 +29,25 @@ def depth_to_space(features: jnp.ndarray, patch: int) -> jnp.ndarray:
     return pixels.reshape(b, h * patch, w * patch, c // (patch * patch))
 
 
+LOW_PASS_CELLS = 8
+
+
 class Renderer(nn.Module):
     """Parameters live under 'unet' and 'encoder', as the release's `*` and `encoder.*` keys.
 
     With patch_size p > 1 both networks see p x p pixel patches as channels, so a renderer draws
     images p times larger at about the cost of images p times smaller (Simple Diffusion's
     patching), instead of drawing small and upscaling; the release's models have p = 1.
+    With reference_residual (an x0-predicting renderer), the network's output is added to the
+    reference frame low-passed: the skin's tone and light come from the person's own frame instead
+    of from what a small network learned, while the reference's mouth (gone in the low pass) does
+    not show through the one drawn.
     """
 
     unet: DenoiserUNet
     encoder: SemanticEncoder
     patch_size: int = 1
+    reference_residual: bool = False
 
     def __call__(self, x_t: jnp.ndarray, reference: jnp.ndarray, t: jnp.ndarray, crop: jnp.ndarray,
                  *, train: bool = False) -> jnp.ndarray:
@@ -52,7 +60,16 @@ class Renderer(nn.Module):
     def denoise(self, x_t: jnp.ndarray, reference: jnp.ndarray, t: jnp.ndarray, z_sem: jnp.ndarray,
                 *, train: bool = False) -> jnp.ndarray:
         inputs = space_to_depth(jnp.concatenate([x_t, reference], axis=-1), self.patch_size)
-        return depth_to_space(self.unet(inputs, t, z_sem, train=train), self.patch_size)
+        output = depth_to_space(self.unet(inputs, t, z_sem, train=train), self.patch_size)
+        return output + low_pass(reference[..., :3]).astype(output.dtype) if self.reference_residual else output
+
+
+def low_pass(images: jnp.ndarray, cells: int = LOW_PASS_CELLS) -> jnp.ndarray:
+    """(B, H, W, C) images averaged over a cells x cells grid, then linearly interpolated back: the
+    skin's tone and light, without the shape of the mouth."""
+    b, h, w, c = images.shape
+    means = images.reshape(b, cells, h // cells, cells, w // cells, c).mean(axis=(2, 4))
+    return jax.image.resize(means, images.shape, "linear")
 
 
 def renderer_from_config(config: ml_collections.ConfigDict) -> Renderer:
@@ -74,7 +91,11 @@ def renderer_from_config(config: ml_collections.ConfigDict) -> Renderer:
         channel_mult=tuple(model.encoder_channel_mult), num_res_blocks=model.num_res_blocks,
         attention_resolutions=tuple(model.attention_resolutions), out_channels=model.embed_channels,
         num_heads=model.num_heads, dtype=dtype)
-    return Renderer(unet=unet, encoder=encoder, patch_size=patch)
+    residual = bool(model.get("reference_residual", False))  # older checkpoints have no such setting
+    if residual and config.diffusion.get("prediction", "epsilon") != "x0":
+        raise ValueError("model.reference_residual adds the reference frame to a predicted image: it needs "
+                         "diffusion.prediction='x0'")
+    return Renderer(unet=unet, encoder=encoder, patch_size=patch, reference_residual=residual)
 
 
 def init_variables(model: Renderer, rng: jax.Array) -> dict:
