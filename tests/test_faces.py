@@ -195,6 +195,11 @@ def _face(x0: float, y0: float, side: float, marker: float) -> faces.FaceLandmar
     return faces.FaceLandmarks(np.array([x0, y0, x0 + side, y0 + side]), np.full((68, 2), marker), 1.0)
 
 
+def _scaled(face: faces.FaceLandmarks, factor: float) -> faces.FaceLandmarks:
+    """The same face found in the crop resized by factor (landmarks keep their marker)."""
+    return faces.FaceLandmarks(face.box * factor, face.landmarks, face.score)
+
+
 @pytest.mark.parametrize("face_share", [1 / 3, 1 / 2])
 def test_a_loose_published_window_keeps_the_face_it_frames_and_not_a_person_partly_inside(face_share):
     """HDTF's windows frame head and shoulders (the face a third to a half of the window's side):
@@ -208,7 +213,7 @@ def test_a_loose_published_window_keeps_the_face_it_frames_and_not_a_person_part
 
     class Detector:
         def detect(self, frame):
-            return [neighbour, speaker]
+            return [_scaled(neighbour, frame.shape[0] / side), _scaled(speaker, frame.shape[0] / side)]
 
     frame = np.zeros((side, side, 3), np.uint8)
     found = faces.crop_landmarks(frame, window, Detector(), working_size=side)
@@ -216,6 +221,6 @@ def test_a_loose_published_window_keeps_the_face_it_frames_and_not_a_person_part
 
     class OnlyTheNeighbour:
         def detect(self, frame):
-            return [neighbour]
+            return [_scaled(neighbour, frame.shape[0] / side)]
 
     assert faces.crop_landmarks(frame, window, OnlyTheNeighbour(), working_size=side) is None

@@ -239,19 +239,22 @@ def crop_landmarks(frame: np.ndarray, box: CropBox, detector: LandmarkDetector,
                    working_size: int = LANDMARK_SIZE) -> np.ndarray | None:
     """(68, 2) landmarks of the tracked face in crop pixels, or None when it is not in this frame.
 
-    The crop is resized to working_size first, so detection costs the same for any video size. Of
+    The crop is resized to working_size first, so detection costs the same for any video size (and
+    searched again at twice that size when no face is found: in a published window 3x the face,
+    the face is ~85 px there, at the edge of what dlib's detector finds). Of
     the faces found at least MIN_INSIDE inside the clip's face region (box.face: the median face
     box, or a published window that frames the head loosely), the one overlapping it most (IoU) is
     ours: the face a region frames, whatever the region's size around it. Another person partly
     inside the crop is ignored."""
-    faces = detector.detect(crop_face(frame, box, working_size))
-    region = rescale_points(np.reshape(box.face, (2, 2)) - [box.x0, box.y0], box.side, working_size).reshape(4)
-    overlaps = [_overlap(face.box, region) for face in faces]
-    inside = [i for i, (share, _) in enumerate(overlaps) if share >= MIN_INSIDE]
-    if not inside:
-        return None
-    best = max(inside, key=lambda i: overlaps[i][1])
-    return rescale_points(faces[best].landmarks, working_size, box.side)
+    for size in (working_size, 2 * working_size):  # a loose window's face may be too small at the first
+        faces = detector.detect(crop_face(frame, box, size))
+        region = rescale_points(np.reshape(box.face, (2, 2)) - [box.x0, box.y0], box.side, size).reshape(4)
+        overlaps = [_overlap(face.box, region) for face in faces]
+        inside = [i for i, (share, _) in enumerate(overlaps) if share >= MIN_INSIDE]
+        if inside:
+            best = max(inside, key=lambda i: overlaps[i][1])
+            return rescale_points(faces[best].landmarks, size, box.side)
+    return None
 
 
 def landmarks_per_frame(frames: Sequence[np.ndarray], box: CropBox, detector: LandmarkDetector,
