@@ -81,7 +81,7 @@ def _dub_and_score(source_clip: Mapping, audio_clip: Mapping, output_dir: str, m
     scores = {"dubbed": score_lipsync(dubbed, landmarks, *args),
               "source_no_sync_baseline": score_lipsync(undubbed, landmarks, *args),
               "mode": mode, "reference_frame": result.reference_frame,
-              "source_clip": _text(source_clip["clip_id"]), "audio_clip": _text(audio_clip["clip_id"]),
+              "source_clip": clip_name(source_clip), "audio_clip": clip_name(audio_clip),
               "timings_s": result.timings}
     return scores, undubbed, dubbed, audio_path
 
@@ -131,7 +131,7 @@ def dub_held_out_clips(clips: Sequence[Mapping], renderer_workdir: str, motion_w
 
     every_pair = [scores]
     for source, audio in pairs[1:]:
-        pair_dir = os.path.join(output_dir, "pairs", f"{_text(clips[source]['clip_id'])}_with_{_text(clips[audio]['clip_id'])}")
+        pair_dir = os.path.join(output_dir, "pairs", f"{clip_name(clips[source])}_with_{clip_name(clips[audio])}")
         every_pair.append(_dub_and_score(clips[source], clips[audio], pair_dir, mode, models, detector)[0])
     result = dict(scores, pairs=every_pair, over_pairs=summarise_pairs(every_pair))
     write_json(os.path.join(output_dir, "lipsync.json"), result)
