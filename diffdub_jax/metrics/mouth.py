@@ -19,9 +19,10 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
+from diffdub_jax.metrics.landmarks import MOUTH  # noqa: F401  (the lips, iBUG 48-67; mouth_strip reads it here)
+
 UPPER_INNER_LIP, LOWER_INNER_LIP = (61, 62, 63), (67, 66, 65)
 MOUTH_CORNERS = (48, 54)
-MOUTH = slice(48, 68)
 BOX_MARGIN = 0.25  # the mouth box: the lips' bounding box grown by this fraction of the mouth's width
 
 
