@@ -42,13 +42,14 @@ def measure(layout: str) -> dict:
     """Creates the state in this process (XLA_FLAGS already names the device count)."""
     import jax  # pylint: disable=import-outside-toplevel
 
-    from diffdub_jax import parallel, stages  # pylint: disable=import-outside-toplevel
+    from diffdub_jax import parallel  # pylint: disable=import-outside-toplevel
+    from diffdub_jax.training import tasks  # pylint: disable=import-outside-toplevel
     from diffdub_jax.training.loop import state_layout  # pylint: disable=import-outside-toplevel
     from diffdub_jax.training.state import make_optimizer  # pylint: disable=import-outside-toplevel
 
     config = load_config(_STAGE.value, _PRESET.value)
     config.train.fsdp = layout == "fsdp"
-    stage, mesh = stages.get(config.stage), parallel.make_mesh()
+    stage, mesh = tasks.get(config.stage), parallel.make_mesh()
     model, optimizer = stage.build_model(config), make_optimizer(config.train)
     initial_state, abstract_state, sharding = state_layout(stage, model, config, optimizer, mesh)
     state = jax.block_until_ready(jax.jit(initial_state, out_shardings=sharding)())

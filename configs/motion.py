@@ -43,6 +43,16 @@ def get_config(preset: str = "real") -> ml_collections.ConfigDict:
     config.model.residual_cross_attention = True
     config.model.normalise_latents = True
 
+    # Evaluators (evaluation.evaluators): run in training every `every` steps (0: only by `evaluate`).
+    # Both render with the renderer the latents come from (or renderer_workdir).
+    config.evals = ml_collections.ConfigDict()
+    config.evals.dubbing = ml_collections.ConfigDict(  # any dataset: held-out dubs, scored as `score` does
+        {"type": "dubbing", "split": "test", "every": 20_000, "max_clips": 8, "max_frames": 0,
+         "settings": ("reconstruction", "cross_audio"), "renderer_workdir": "", "lpips_backbone": "",
+         "lpips_net": "alex", "syncnet": "", "fid_inception": ""})
+    config.evals.motion_lipsync = ml_collections.ConfigDict(  # the synthetic set: latent error, lip sync
+        {"type": "motion_lipsync", "split": "test", "every": 0, "clips": 8, "frames": 32, "renderer_workdir": ""})
+
     train = config.train = ml_collections.ConfigDict()
     train.num_steps = 200_000
     train.learning_rate = 1e-4
@@ -62,7 +72,7 @@ def get_config(preset: str = "real") -> ml_collections.ConfigDict:
 
 # Log-mel features: the synthetic set ships no HuBERT weights. Small sets stay in memory.
 _SMALL_SET = {"data.cache_clips": 4096, "audio.frontend": "mel", "model.audio_dim": 80, "model.audio_layers": 0,
-              "train.grad_clip_norm": 1.0}
+              "train.grad_clip_norm": 1.0, "evals.dubbing.every": 0}
 
 PRESETS = {
     "real": {},
@@ -101,6 +111,10 @@ PRESETS = {
         "model.cross_attention_heads": 4,
         "model.dropout_rate": 0.0,
         "model.cross_attention_dropout_rate": 0.0,
+        "evals.dubbing.max_clips": 2,
+        "evals.dubbing.max_frames": 16,
+        "evals.motion_lipsync.clips": 2,
+        "evals.motion_lipsync.frames": 8,
         "train.num_steps": 20,
         "train.learning_rate": 1e-3,
         "train.log_every": 5,

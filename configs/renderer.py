@@ -35,9 +35,11 @@ def get_config(preset: str = "real") -> ml_collections.ConfigDict:
     config.diffusion.loss_weighting = "uniform"
     config.diffusion.min_snr_gamma = 5.0
 
-    evaluation = config.eval = ml_collections.ConfigDict()  # held-out lip sync (evaluation.reconstruction)
-    evaluation.lipsync_clips = 8
-    evaluation.lipsync_frames = 32
+    # Evaluators (evaluation.evaluators): run in training every `every` steps (0: only by `evaluate`).
+    config.evals = ml_collections.ConfigDict()
+    config.evals.reconstruction = ml_collections.ConfigDict(
+        {"type": "reconstruction", "split": "test", "every": 10_000, "batches": 8, "lipsync_clips": 8,
+         "lipsync_frames": 32})
 
     train = config.train = ml_collections.ConfigDict()
     train.num_steps = 1_000_000
@@ -58,7 +60,8 @@ def get_config(preset: str = "real") -> ml_collections.ConfigDict:
 
 # A synthetic run visits each clip ~100 times; reading one (all its PNG frames) costs more than
 # building an example from it, so small sets stay in memory.
-_SMALL_SET = {"data.cache_clips": 4096, "train.ema_warmup": True, "train.sample_every": 0}
+_SMALL_SET = {"data.cache_clips": 4096, "train.ema_warmup": True, "train.sample_every": 0,
+              "evals.reconstruction.every": 0}
 
 PRESETS = {
     "real": {},
@@ -106,8 +109,9 @@ PRESETS = {
         "model.num_res_blocks": 1,
         "model.dropout": 0.0,
         "diffusion.sample_steps": 4,  # tests: the same code path, a fifth of the render time
-        "eval.lipsync_clips": 2,
-        "eval.lipsync_frames": 8,
+        "evals.reconstruction.batches": 1,
+        "evals.reconstruction.lipsync_clips": 2,
+        "evals.reconstruction.lipsync_frames": 8,
         "train.num_steps": 20,
         "train.learning_rate": 1e-3,
         "train.ema_decay": 0.9,

@@ -4,6 +4,9 @@ Orbax, JAX and TFDS log through absl and Python logging at INFO, which absl show
 (dozens of lines per checkpoint read). Our commands start at WARNING; `--verbosity=0` (INFO) or
 `-v 1` brings them back.
 
+A `UserError` (errors.py) is printed as one line, `command: message`, and exits 1; any other
+exception keeps its traceback.
+
 XLA compiles every jitted program on first use: the 256 px render takes minutes on a CPU and
 about as long as a clip's rendering on a GPU. Compiled programs are kept on disk
 (--compilation_cache_dir, by default under the user's cache home), so a second run of the same
@@ -13,10 +16,13 @@ models starts at once.
 from __future__ import annotations
 
 import os
+import sys
 from typing import Callable
 
 import jax
 from absl import app, flags, logging
+
+from diffdub_jax.errors import UserError
 
 
 def default_cache_dir() -> str:
@@ -34,8 +40,8 @@ _CACHE_DIR = flags.DEFINE_string("compilation_cache_dir", default_cache_dir(),
 
 
 def run(main: Callable[[list[str]], None]) -> None:
-    """absl's app.run, with logging at WARNING unless --verbosity was given and the compilation
-    cache on."""
+    """absl's app.run, with logging at WARNING unless --verbosity was given, the compilation
+    cache on, and a UserError printed as one line."""
     def configured_main(argv: list[str]) -> None:
         if not flags.FLAGS["verbosity"].present:
             logging.set_verbosity(logging.WARNING)
@@ -45,6 +51,17 @@ def run(main: Callable[[list[str]], None]) -> None:
             # the encoder's (~0.6 s) count too, so a second run compiles nothing of its own
             if "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS" not in os.environ:
                 jax.config.update("jax_persistent_cache_min_compile_time_secs", MIN_CACHED_COMPILE_SECONDS)
-        main(argv)
+        try:
+            main(argv)
+        except UserError as error:
+            sys.exit(f"{_command_name()}: {error}")
 
     app.run(configured_main)
+
+
+def _command_name() -> str:
+    """'train' for `python -m diffdub_jax.train`, 'convert' for the convert package."""
+    name = getattr(sys.modules.get("__main__"), "__spec__", None)
+    name = name.name if name else os.path.basename(sys.argv[0])
+    parts = name.removesuffix(".__main__").split(".")
+    return parts[-1].removesuffix(".py")

@@ -15,13 +15,11 @@ their own audio).
 """
 
 import json
-import sys
 
 from absl import flags
 from ml_collections import config_flags
 
 from diffdub_jax import cli, showcase
-from diffdub_jax.workdir import CheckpointMismatchError
 
 _WORKDIR = flags.DEFINE_string("workdir", "demo_out", "Where the demo writes its outputs.")
 _RENDERER = config_flags.DEFINE_config_file("renderer_config", "configs/renderer.py:synthetic",
@@ -39,10 +37,7 @@ def main(argv):
     renderer_config = _RENDERER.value
     renderer_config.data.name = _DATASET.value or renderer_config.data.name
     renderer_config.data.data_dir = _DATA_DIR.value or renderer_config.data.data_dir
-    try:
-        summary = showcase.run_demo(_WORKDIR.value, renderer_config, _MOTION.value, _DUB_PAIRS.value)
-    except CheckpointMismatchError as error:  # e.g. a --workdir left by an earlier preset
-        sys.exit(f"demo: {error}")
+    summary = showcase.run_demo(_WORKDIR.value, renderer_config, _MOTION.value, _DUB_PAIRS.value)
     print(json.dumps(summary, indent=2))
 
 

@@ -18,6 +18,8 @@ import jax
 from absl import flags
 from orbax.checkpoint import multihost
 
+from diffdub_jax.errors import InvalidInputError
+
 EXPLICIT_FLAGS = ("--coordinator_address", "--num_processes", "--process_id")
 BARRIER_TIMEOUT_S = 3600  # the slowest host's compile of a real config, with room to spare
 
@@ -32,16 +34,16 @@ def check_settings(coordinator_address: str | None, num_processes: int | None,
         return False
     if len(given) < len(values):
         missing = [name for name in EXPLICIT_FLAGS if name not in given]
-        raise ValueError(f"{', '.join(given)} also needs {' and '.join(missing)} "
-                         "(give all three on every machine, or only --multihost to auto-detect)")
+        raise InvalidInputError(f"{', '.join(given)} also needs {' and '.join(missing)} "
+                                "(give all three on every machine, or only --multihost to auto-detect)")
     host, _, port = coordinator_address.rpartition(":")
     if not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError(f"--coordinator_address={coordinator_address!r} is not host:port "
-                         "(process 0's machine and a free port, e.g. 10.0.0.1:1234)")
+        raise InvalidInputError(f"--coordinator_address={coordinator_address!r} is not host:port "
+                                "(process 0's machine and a free port, e.g. 10.0.0.1:1234)")
     if num_processes < 1:
-        raise ValueError(f"--num_processes={num_processes} must be at least 1")
+        raise InvalidInputError(f"--num_processes={num_processes} must be at least 1")
     if not 0 <= process_id < num_processes:
-        raise ValueError(f"--process_id={process_id} must be in [0, {num_processes}) "
+        raise InvalidInputError(f"--process_id={process_id} must be in [0, {num_processes}) "
                          f"for --num_processes={num_processes}")
     return True
 
@@ -64,9 +66,9 @@ def initialize_distributed(coordinator_address: str | None = None, num_processes
     try:
         jax.distributed.initialize()
     except ValueError as error:  # nothing detected: "coordinator_address should be defined."
-        raise ValueError(f"--multihost found no cluster to join ({error}); outside Cloud TPU, SLURM "
-                         "and Open MPI give --coordinator_address, --num_processes and --process_id "
-                         "on every machine") from error
+        raise InvalidInputError(f"--multihost found no cluster to join ({error}); outside Cloud TPU, SLURM "
+                                "and Open MPI give --coordinator_address, --num_processes and --process_id "
+                                "on every machine") from error
     return True
 
 

@@ -19,6 +19,7 @@ from PIL import Image
 from diffdub_jax.data import datasets, faces, video
 from diffdub_jax.data.files import write_json
 from diffdub_jax.data.pixels import rescale_points
+from diffdub_jax.errors import InvalidInputError
 from diffdub_jax.evaluation.dubbing import upscaled_for_detection
 from diffdub_jax.inference.dub import dub
 from diffdub_jax.inference.models import DubbingModels
@@ -94,7 +95,7 @@ def held_out_pairs(clips: Sequence[Mapping], count: int) -> list[tuple[int, int]
         first_of_identity.setdefault(_text(clips[index]["identity"]), index)
     firsts = list(first_of_identity.values())
     if len(firsts) < 2:
-        raise ValueError("dubbing pairs need held-out clips of at least two identities")
+        raise InvalidInputError("dubbing pairs need held-out clips of at least two identities")
     count = min(count, len(firsts))
     return [(firsts[i], firsts[(i + 1) % len(firsts)]) for i in range(count)]
 

@@ -12,13 +12,12 @@
 
 from __future__ import annotations
 
-import sys
-
 import jax
 from absl import flags
 from ml_collections import config_flags
 
 from diffdub_jax import cli, distributed
+from diffdub_jax.errors import InvalidInputError
 from diffdub_jax.serving import audio_frontend
 from diffdub_jax.training.features import extract_audio_features
 
@@ -40,21 +39,18 @@ _CONTEXT = flags.DEFINE_float("context_seconds", audio_frontend.DEFAULT_CONTEXT_
 def main(argv: list[str]) -> None:
     del argv
     if (_CONFIG.value is None) == (_AUDIO.value is None):
-        sys.exit("extract_audio_features: pass either --config (a dataset) or --audio (one file)")
-    try:
-        if _CONFIG.value is not None:
-            _JOIN()  # each process of a multi-host job extracts its share of the records
-            counts = extract_audio_features(_CONFIG.value, _OUTPUT.value, tuple(_SPLITS.value),
-                                            hubert_dir=_HUBERT.value, process_index=jax.process_index(),
-                                            process_count=jax.process_count())
-            print(f"wrote audio features to {_OUTPUT.value}: {counts}")
-            return
-        if _HUBERT.value is None or _NUM_FRAMES.value is None:
-            sys.exit("extract_audio_features: --audio needs --hubert_dir and --num_frames")
-        shape = audio_frontend.extract_to_file(_AUDIO.value, _HUBERT.value, _FPS.value, _NUM_FRAMES.value,
-                                               _OUTPUT.value, _CHUNK.value, _CONTEXT.value)
-    except (ValueError, OSError, ImportError) as error:  # AudioError, HubertCheckpointError among them
-        sys.exit(f"extract_audio_features: {error}")
+        raise InvalidInputError("pass either --config (a dataset) or --audio (one file)")
+    if _CONFIG.value is not None:
+        _JOIN()  # each process of a multi-host job extracts its share of the records
+        counts = extract_audio_features(_CONFIG.value, _OUTPUT.value, tuple(_SPLITS.value),
+                                        hubert_dir=_HUBERT.value, process_index=jax.process_index(),
+                                        process_count=jax.process_count())
+        print(f"wrote audio features to {_OUTPUT.value}: {counts}")
+        return
+    if _HUBERT.value is None or _NUM_FRAMES.value is None:
+        raise InvalidInputError("--audio needs --hubert_dir and --num_frames")
+    shape = audio_frontend.extract_to_file(_AUDIO.value, _HUBERT.value, _FPS.value, _NUM_FRAMES.value,
+                                           _OUTPUT.value, _CHUNK.value, _CONTEXT.value)
     print(f"wrote {_OUTPUT.value}: float16 {shape}")
 
 

@@ -6,8 +6,6 @@ Multi-host: train's --multihost, or --coordinator_address/--num_processes/--proc
 machine; each process encodes its share of the clips.
 """
 
-import sys
-
 from absl import flags
 
 from diffdub_jax import cli, distributed
@@ -24,12 +22,9 @@ flags.mark_flags_as_required(["renderer_workdir", "output"])
 
 def main(argv):
     del argv
-    try:
-        _JOIN()  # each process of a multi-host job encodes its share of the clips
-        counts = extract_latents(_RENDERER.value, _OUTPUT.value, tuple(_SPLITS.value), data_dir=_DATA_DIR.value,
-                                 batch_size=_BATCH.value)
-    except (FileNotFoundError, ValueError) as error:
-        sys.exit(f"extract_latents: {error}")
+    _JOIN()  # each process of a multi-host job encodes its share of the clips
+    counts = extract_latents(_RENDERER.value, _OUTPUT.value, tuple(_SPLITS.value), data_dir=_DATA_DIR.value,
+                             batch_size=_BATCH.value)
     print(f"wrote latents to {_OUTPUT.value}: {counts}")
 
 

@@ -4,19 +4,15 @@
         --renderer_workdir=runs/renderer --motion_workdir=runs/motion
 """
 
-import sys
-
 from absl import flags
 
 from diffdub_jax import cli
-from diffdub_jax.data.audio import AudioError
-from diffdub_jax.data.video import SCHEDULE_MODES, VideoError
+from diffdub_jax.data.video import SCHEDULE_MODES
 from diffdub_jax.diffusion.ddim import SAMPLERS
-from diffdub_jax.inference.dub import NoFaceError, ReferenceFrameError, dub
+from diffdub_jax.inference.dub import dub
 from diffdub_jax.inference.models import DubbingModels
 from diffdub_jax.serving.motion_service import REFERENCE_MODES
 from diffdub_jax.serving.renderer_service import COMPUTE_DTYPES, RenderOptions
-from diffdub_jax.workdir import CheckpointMismatchError
 
 _VIDEO = flags.DEFINE_string("video", None, "Source video (any container/codec ffmpeg reads; local or gs://).")
 _AUDIO = flags.DEFINE_string("audio", None, "New speech (any audio or video file); default: the video's own track.")
@@ -47,15 +43,12 @@ flags.mark_flags_as_required(["video", "output", "renderer_workdir", "motion_wor
 
 def main(argv):
     del argv
-    try:
-        options = RenderOptions(_DTYPE.value, _SAMPLER.value, _STEPS.value)
-        models = DubbingModels.load(_RENDERER.value, _MOTION.value, _BATCH.value, hubert_dir=_HUBERT.value,
-                                    render_options=options)
-        result = dub(_VIDEO.value, _OUTPUT.value, models, audio_path=_AUDIO.value, mode=_MODE.value,
-                     reference=_REFERENCE.value, extend=_EXTEND.value, face_index=_FACE.value, seed=_SEED.value, crop_scale=_CROP_SCALE.value)
-    except (AudioError, VideoError, NoFaceError, ReferenceFrameError, CheckpointMismatchError,
-            FileNotFoundError, ValueError) as error:
-        sys.exit(f"infer: {error}")
+    options = RenderOptions(_DTYPE.value, _SAMPLER.value, _STEPS.value)
+    models = DubbingModels.load(_RENDERER.value, _MOTION.value, _BATCH.value, hubert_dir=_HUBERT.value,
+                                render_options=options)
+    result = dub(_VIDEO.value, _OUTPUT.value, models, audio_path=_AUDIO.value, mode=_MODE.value,
+                 reference=_REFERENCE.value, extend=_EXTEND.value, face_index=_FACE.value, seed=_SEED.value,
+                 crop_scale=_CROP_SCALE.value)
     print(result.timing_table())
     print(f"wrote {result.output}: {result.num_frames} frames at {result.fps:g} fps, {result.width}x{result.height}, "
           f"{result.frames_with_face} with the face re-rendered; reference frame {result.reference_frame}")

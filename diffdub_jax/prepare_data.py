@@ -11,7 +11,6 @@ per split and the ones skipped, with reasons (also in build_summary.json next to
 """
 
 import os
-import sys
 
 from absl import flags
 
@@ -28,11 +27,8 @@ _BEAM_OPTIONS = flags.DEFINE_list("beam_options", [], "Beam pipeline options, e.
 def main(argv):
     del argv
     manual_dir = os.path.expanduser(_MANUAL_DIR.value) if _MANUAL_DIR.value else None
-    try:
-        builder = datasets.prepare(_DATASET.value, _DATA_DIR.value, manual_dir=manual_dir,
-                                   beam_args=_BEAM_OPTIONS.value if _BEAM.value else None)
-    except (FileNotFoundError, ImportError) as error:
-        sys.exit(f"prepare_data: {error}")
+    builder = datasets.prepare(_DATASET.value, _DATA_DIR.value, manual_dir=manual_dir,
+                               beam_args=_BEAM_OPTIONS.value if _BEAM.value else None)
     for split, info in builder.info.splits.items():
         print(f"{_DATASET.value} {split}: {info.num_examples} records in {builder.data_dir}")
     summary = datasets.build_summary(_DATASET.value, _DATA_DIR.value)

@@ -16,8 +16,6 @@ LMD always run; LPIPS, LSE-D / LSE-C and FID run when their weights are given (n
 Prints a per-clip table with the mean and writes all of it as JSON.
 """
 
-import sys
-
 from absl import flags
 
 from diffdub_jax import cli
@@ -36,12 +34,9 @@ _FID_INCEPTION = flags.DEFINE_string("fid_inception", None, "pytorch-fid's pt_in
 
 def main(argv):
     del argv
-    try:
-        scores = score.run(_GENERATED.value, _REFERENCE.value, _OUTPUT.value, audio_path=_AUDIO.value,
-                           lpips_backbone=_LPIPS_BACKBONE.value, lpips_net=_LPIPS_NET.value, syncnet=_SYNCNET.value,
-                           fid_inception=_FID_INCEPTION.value)
-    except (ValueError, FileNotFoundError, ImportError) as error:  # ScoreError, VideoError, AudioError, bad weights
-        sys.exit(f"score: {error}")
+    scores = score.run(_GENERATED.value, _REFERENCE.value, _OUTPUT.value, audio_path=_AUDIO.value,
+                       lpips_backbone=_LPIPS_BACKBONE.value, lpips_net=_LPIPS_NET.value, syncnet=_SYNCNET.value,
+                       fid_inception=_FID_INCEPTION.value)
     print(score.table(scores))
     print(f"wrote {_OUTPUT.value}")
 

@@ -17,12 +17,13 @@ import time
 import ml_collections
 import numpy as np
 
-from diffdub_jax import dub_showcase, stages
+from diffdub_jax import dub_showcase
 from diffdub_jax.data import datasets
 from diffdub_jax.data.files import write_json
-from diffdub_jax.evaluation import dataset_report, dubbing, mouth_strip, reconstruction
-from diffdub_jax.training import latents
-from diffdub_jax.workdir import CheckpointMismatchError
+from diffdub_jax.evaluation import dataset_report, dubbing, evaluators, mouth_strip
+from diffdub_jax.inference.models import DubbingModels
+from diffdub_jax.training import latents, tasks
+from diffdub_jax.workdir import CheckpointMismatchError, Workdir
 
 RECONSTRUCTION_SCORES = "held_out_reconstruction_scores.json"
 MOUTH_STRIP = "mouth_strip.png"  # the first held-out reconstruction's mouths at 4x and opening curves
@@ -36,8 +37,8 @@ def score_reconstructions(renderer_dir: str, motion_dir: str, workdir: str, *, d
     first clip's MOUTH_STRIP. Dubs of an older checkpoint are dubbed again."""
     output_dir = os.path.join(workdir, "held_out_reconstructions")
     shutil.rmtree(output_dir, ignore_errors=True)
-    result = dubbing.evaluate_dubbing(renderer_dir, motion_dir, output_dir, dataset=dataset, data_dir=data_dir,
-                                      max_clips=clips, settings=("reconstruction",))["reconstruction"]
+    result = dubbing.evaluate_dubbing(DubbingModels.load(renderer_dir, motion_dir), output_dir, dataset=dataset,
+                                      data_dir=data_dir, max_clips=clips, settings=("reconstruction",))["reconstruction"]
     first = sorted(result["clips"])[0]
     test = datasets.clip_source(dataset, "test", data_dir)
     truth = next(np.asarray(test[i]["frames"]["mouth"])[:, 0] for i in range(len(test))
@@ -79,10 +80,14 @@ def run_demo(workdir: str, renderer_config: ml_collections.ConfigDict, motion_co
     summary = {"dataset": timed("dataset_report_s", dataset_report.write_report, dataset, "test", data_dir, workdir)}
 
     renderer_dir = os.path.join(workdir, "renderer")
-    timed("train_renderer_s", stages.train, renderer_config, renderer_dir)
+    timed("train_renderer_s", tasks.train, renderer_config, renderer_dir)
+
+    def evaluate_renderer() -> dict:  # as `evaluate` does, into the demo's folder
+        evaluator, = evaluators.build(renderer_config, ["reconstruction"])
+        return evaluator.run(Workdir(renderer_dir).restore_variables(), workdir)
+
     summary["renderer_held_out_reconstruction"] = reused_or_timed(
-        "reconstruction.json", renderer_dir, "evaluate_renderer_s", reconstruction.evaluate_reconstruction,
-        renderer_config, renderer_dir, "test", output_dir=workdir)
+        "reconstruction.json", renderer_dir, "evaluate_renderer_s", evaluate_renderer)
 
     latents_dir = os.path.join(workdir, "latents")
     motion_dir = os.path.join(workdir, "motion")
@@ -94,7 +99,7 @@ def run_demo(workdir: str, renderer_config: ml_collections.ConfigDict, motion_co
         timed("extract_latents_s", latents.extract_latents, renderer_dir, latents_dir, data_dir=data_dir)
     config = motion_config.copy_and_resolve_references()
     config.data.name, config.data.data_dir, config.data.latents_dir = dataset, data_dir, latents_dir
-    timed("train_motion_s", stages.train, config, motion_dir)
+    timed("train_motion_s", tasks.train, config, motion_dir)
 
     test = datasets.clip_source(dataset, "test", data_dir)
     summary["dub"] = reused_or_timed("lipsync.json", motion_dir, "dub_s", dub_showcase.dub_held_out_clips, test,

@@ -22,11 +22,12 @@ import orbax.checkpoint as ocp
 from etils import epath
 
 from diffdub_jax.data.files import is_url
+from diffdub_jax.errors import MissingFileError, UserError
 
 ITEMS = ("state", "data", "config")
 
 
-class CheckpointMismatchError(ValueError):
+class CheckpointMismatchError(UserError, ValueError):
     """A checkpoint does not fit what it is loaded into: a run with another model or optimizer
     config or on another version of its dataset, the other stage, or a motion generator trained
     with another renderer."""
@@ -160,7 +161,7 @@ class Workdir:
         try:
             step = manager.latest_step()
             if step is None:
-                raise FileNotFoundError(f"{self.path}: no checkpoint found under {self.checkpoints}")
+                raise MissingFileError(f"{self.path}: no checkpoint found under {self.checkpoints}")
             return manager.restore(step, args=ocp.args.Composite(**{item: args}))[item]
         finally:
             manager.close()  # release its background threads; inference may restore several workdirs

@@ -7,6 +7,7 @@ import os
 os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_backend_optimization_level=0").strip()
 
 import pathlib  # noqa: E402
+import struct  # noqa: E402
 
 
 def _importable_torchvision() -> None:
@@ -75,3 +76,22 @@ def compilation_cache(tmp_path_factory):
     jax.config.update("jax_compilation_cache_dir", cache)
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
     yield
+
+
+def tensorboard_scalars(data: bytes) -> list:
+    """(step, tag, value) of every scalar in a TFRecord file of TensorBoard events, checking each
+    record's checksums."""
+    from tensorboardX.proto import event_pb2  # pylint: disable=import-outside-toplevel
+    from tensorboardX.record_writer import masked_crc32c  # pylint: disable=import-outside-toplevel
+
+    scalars, position = [], 0
+    while position < len(data):
+        header = data[position:position + 8]
+        (length,), (header_crc,) = struct.unpack("<Q", header), struct.unpack("<I", data[position + 8:position + 12])
+        assert header_crc == masked_crc32c(header)
+        payload = data[position + 12:position + 12 + length]
+        assert struct.unpack("<I", data[position + 12 + length:position + 16 + length])[0] == masked_crc32c(payload)
+        position += 16 + length
+        event = event_pb2.Event.FromString(payload)
+        scalars += [(event.step, value.tag, value.simple_value) for value in event.summary.value]
+    return scalars

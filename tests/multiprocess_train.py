@@ -13,14 +13,15 @@ the 2-process run, on one process's devices (the reference the test compares wit
 """
 
 import argparse
-import dataclasses
 import json
 
 import jax
 import jax.experimental.multihost_utils
 import numpy as np
 
-from diffdub_jax import distributed, stages
+from diffdub_jax import distributed
+from diffdub_jax.training import renderer as renderer_task
+from diffdub_jax.training import tasks
 from renderer_fixtures import tiny_config
 
 
@@ -81,15 +82,15 @@ def main():
     if args.num_processes > 1:  # as `train --coordinator_address --num_processes --process_id` joins
         jax.config.update("jax_cpu_collectives_implementation", "gloo")
         distributed.initialize_distributed(f"localhost:{args.port}", args.num_processes, args.process_id)
-    stage, seen = stages.get("renderer"), []
-    original = stage.input_stream
+    seen = []
+    original = renderer_task.input_stream
 
     def input_stream(host_config, split, shard_index=0, shard_count=1):
         if args.shards and shard_count == 1:
             return RecordLog(MergedShards(original, host_config, split, args.shards), seen)
         return RecordLog(iter(original(host_config, split, shard_index, shard_count)), seen)
 
-    stages.STAGES["renderer"] = dataclasses.replace(stage, input_stream=input_stream)
+    renderer_task.input_stream = input_stream  # the Task is the module: the loop reads this name
     for layout in args.layouts.split(","):  # one launch per layout would pay start-up and set-up twice
         config = tiny_config(args.data_dir)
         config.data.batch_size = 8  # one example per device
@@ -98,7 +99,7 @@ def main():
         config.train.sample_every = 2  # the in-training sampler, as the `real` preset runs it on a pod
         config.train.fsdp = {"replicated": False, "fsdp": True}[layout]
         seen.clear()
-        state = stages.train(config, f"{args.workdir}/{layout}", stop_after=args.stop_after)
+        state = tasks.train(config, f"{args.workdir}/{layout}", stop_after=args.stop_after)
         with open(f"{args.out}.{layout}.records.{jax.process_index()}.json", "w") as file:
             json.dump(seen, file)
         params = jax.tree_util.tree_map(lambda x: np.asarray(jax.device_get(

@@ -3,7 +3,6 @@
 TFDS data sources over array_record, tensorstore listings."""
 
 import os
-import struct
 
 import jax
 import jax.numpy as jnp
@@ -13,7 +12,7 @@ import orbax.checkpoint as ocp
 import pytest
 from etils import epath
 
-from conftest import SMALL
+from conftest import SMALL, tensorboard_scalars
 from diffdub_jax.data import datasets
 from diffdub_jax.data.files import write_json
 from diffdub_jax.workdir import Workdir
@@ -77,25 +76,6 @@ def test_workdir_checkpoints_on_gcs(gcs_dir):
     np.testing.assert_array_equal(workdir.restore_variables()["params"]["w"], state["ema_params"]["w"] + 3)
 
 
-def _events(data: bytes) -> list:
-    """(step, tag, value) of every scalar in a TFRecord file of TensorBoard events, checking each
-    record's checksums."""
-    from tensorboardX.proto import event_pb2  # pylint: disable=import-outside-toplevel
-    from tensorboardX.record_writer import masked_crc32c  # pylint: disable=import-outside-toplevel
-
-    scalars, position = [], 0
-    while position < len(data):
-        header = data[position:position + 8]
-        (length,), (header_crc,) = struct.unpack("<Q", header), struct.unpack("<I", data[position + 8:position + 12])
-        assert header_crc == masked_crc32c(header)
-        payload = data[position + 12:position + 12 + length]
-        assert struct.unpack("<I", data[position + 12 + length:position + 16 + length])[0] == masked_crc32c(payload)
-        position += 16 + length
-        event = event_pb2.Event.FromString(payload)
-        scalars += [(event.step, value.tag, value.simple_value) for value in event.summary.value]
-    return scalars
-
-
 def test_tensorboard_events_on_gcs(gcs_dir):
     """As training/loop.py writes them: tensorboardX's SummaryWriter on Workdir.tensorboard."""
     from tensorboardX import SummaryWriter  # pylint: disable=import-outside-toplevel
@@ -116,7 +96,7 @@ def test_tensorboard_events_on_gcs(gcs_dir):
 
     files = list(epath.Path(logdir).iterdir())
     assert len(files) == 1 and files[0].name.startswith("events.out.tfevents.")
-    assert _events(files[0].read_bytes()) == [(1, "train/loss", 1.0), (2, "train/loss", 0.5),
+    assert tensorboard_scalars(files[0].read_bytes()) == [(1, "train/loss", 1.0), (2, "train/loss", 0.5),
                                               (3, "train/loss", pytest.approx(1 / 3)), (4, "train/loss", 0.125)]
 
 

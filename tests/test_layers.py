@@ -39,6 +39,7 @@ BUILDERS = PACKAGE.parent / "tfds_builders"
 # other (data imports no model, models and diffusion are pure), inference and training are
 # siblings, and the command-line entry points sit on top of everything.
 RANKS = {
+    "diffdub_jax.errors": -1,
     "diffdub_jax.data": 0, "diffdub_jax.models": 0, "diffdub_jax.diffusion": 0, "diffdub_jax.release": 0,
     "diffdub_jax.parallel": 0, "diffdub_jax.distributed": 0, "diffdub_jax.cli": 0,
     "diffdub_jax.metrics": 1, "diffdub_jax.workdir": 1,
@@ -46,7 +47,7 @@ RANKS = {
     "diffdub_jax.serving": 3,
     "diffdub_jax.inference": 4, "diffdub_jax.training": 4,
     "diffdub_jax.evaluation": 5,
-    "diffdub_jax.stages": 6, "diffdub_jax.dub_showcase": 6,
+    "diffdub_jax.dub_showcase": 6,
     "diffdub_jax.showcase": 7,
 }
 ENTRY_POINTS = 8  # every command: `python -m diffdub_jax.X` and convert's __main__
@@ -122,7 +123,7 @@ def test_dataset_builders_import_only_the_data_layer():
 
 def test_the_reader_sees_a_violation():
     """The import reader itself: it resolves `from package import module` to the module."""
-    assert "diffdub_jax.training.loop" in MODULES["diffdub_jax.stages"]
+    assert "diffdub_jax.training.loop" in MODULES["diffdub_jax.training.tasks"]
     assert "diffdub_jax.serving.renderer_service" in MODULES["diffdub_jax.inference.models"]
 
 

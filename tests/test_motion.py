@@ -9,7 +9,6 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from diffdub_jax import stages
 from diffdub_jax.convert import motion as motion_convert
 from diffdub_jax.data import record_store
 from diffdub_jax.models.conformer import relative_shift
@@ -17,6 +16,7 @@ from diffdub_jax.models.motion import build_motion_generator, init_variables
 from diffdub_jax.training import latents as latent_extraction
 from diffdub_jax.serving.motion_service import MotionService, predict
 from diffdub_jax.training import motion as motion_training
+from diffdub_jax.training import tasks
 from diffdub_jax.workdir import CheckpointMismatchError, Workdir
 from diffdub_jax.training.state import create_state, make_optimizer
 
@@ -219,13 +219,13 @@ def test_latent_extraction_resumes_and_stage2_trains_on_it(small_data_dir, tmp_p
     config.data.latents_dir = out
     config.train.num_steps = 2
     with pytest.raises(FileNotFoundError, match="no latents for record"):  # only 'test' was extracted
-        stages.train(config, str(tmp_path / "motion"))
+        tasks.train(config, str(tmp_path / "motion"))
     latent_extraction.extract_latents(renderer_dir, out, ("train",), batch_size=32)
-    state = stages.train(config, str(tmp_path / "motion"))
+    state = tasks.train(config, str(tmp_path / "motion"))
     assert int(state.step) == 2
     restored = Workdir(tmp_path / "motion").restore_variables()
     assert jax.tree_util.tree_structure(restored["batch_stats"]) == jax.tree_util.tree_structure(state.batch_stats)
 
     config.model.latent_dim = 7
     with pytest.raises(ValueError, match="model.latent_dim"):
-        stages.train(config, str(tmp_path / "other"))
+        tasks.train(config, str(tmp_path / "other"))

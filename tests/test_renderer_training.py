@@ -11,13 +11,13 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from diffdub_jax import stages
 from diffdub_jax.data import datasets
 from diffdub_jax.diffusion import losses
 from diffdub_jax.diffusion.schedule import Schedule
 from diffdub_jax.models.renderer import renderer_from_config
 from diffdub_jax.training import loop
 from diffdub_jax.training import renderer as renderer_training
+from diffdub_jax.training import tasks
 from diffdub_jax.training.state import create_state, make_optimizer
 from diffdub_jax.workdir import Workdir
 from renderer_fixtures import init, random_batch, tiny_config
@@ -74,13 +74,13 @@ def _train_config(data_dir):
 @pytest.mark.slow
 def test_kill_and_resume_matches_an_uninterrupted_run(small_data_dir, tmp_path):
     config = _train_config(small_data_dir)
-    straight = stages.train(config, str(tmp_path / "straight"))
+    straight = tasks.train(config, str(tmp_path / "straight"))
     interrupted = str(tmp_path / "interrupted")
-    stages.train(config, interrupted, stop_after=3)
+    tasks.train(config, interrupted, stop_after=3)
     assert Workdir(interrupted).train_checkpoints().latest_step() == 3
     assert Workdir(interrupted).restore_config().data.dataset_version == datasets.dataset_version(
         config.data.name, small_data_dir)  # what a later resume checks the data against
-    resumed = stages.train(config, interrupted)
+    resumed = tasks.train(config, interrupted)
     assert int(resumed.step) == 6
     for a, b in zip(jax.tree_util.tree_leaves(straight.params), jax.tree_util.tree_leaves(resumed.params)):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
@@ -97,6 +97,6 @@ def test_a_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(small_data_d
     config.train.checkpoint_every = 1
     config.train.log_every = 1
     with pytest.raises(loop.NonFiniteLossError, match="last good checkpoint \\(step 1\\)"):
-        stages.train(config, str(tmp_path))
+        tasks.train(config, str(tmp_path))
     params = Workdir(tmp_path).restore_variables()["params"]
     assert all(np.isfinite(np.asarray(x)).all() for x in jax.tree_util.tree_leaves(params))

@@ -10,6 +10,7 @@ import pytest
 from conftest import SMALL
 from diffdub_jax.data import video
 from diffdub_jax.evaluation import dubbing, score
+from diffdub_jax.inference.models import DubbingModels
 from hdtf_fixtures import talking_video
 from renderer_fixtures import random_stages
 
@@ -83,9 +84,9 @@ def test_score_cli_writes_the_table_and_fails_clearly(clips, tmp_path):
 
 @pytest.mark.slow
 def test_evaluate_dubs_a_test_split_in_both_settings_and_resumes(small_data_dir, tmp_path):
-    renderer, motion = random_stages(tmp_path)
+    models = DubbingModels.load(*random_stages(tmp_path))
     output = tmp_path / "eval"
-    result = dubbing.evaluate_dubbing(renderer, motion, str(output), dataset=SMALL, data_dir=small_data_dir,
+    result = dubbing.evaluate_dubbing(models, str(output), dataset=SMALL, data_dir=small_data_dir,
                                       max_clips=2, max_frames=30)
     assert result["clips"] == 2 and len(result["cross_audio_pairs"]) == 2
     for setting in ("reconstruction", "cross_audio"):
@@ -97,10 +98,10 @@ def test_evaluate_dubs_a_test_split_in_both_settings_and_resumes(small_data_dir,
         assert dubbed.num_frames == video.probe_video(str(output / "cross_audio_references" / f"{clip}.mp4")).num_frames
     assert json.loads((output / "metrics.json").read_text())["clips"] == 2
     done = {path: path.stat().st_mtime for path in [*output.glob("*/*.mp4"), *output.glob("scores/*/*.json")]}
-    again = dubbing.evaluate_dubbing(renderer, motion, str(output), dataset=SMALL, data_dir=small_data_dir,
+    again = dubbing.evaluate_dubbing(models, str(output), dataset=SMALL, data_dir=small_data_dir,
                                      max_clips=2, max_frames=30)
     assert {path: path.stat().st_mtime for path in done} == done, "finished dubs or scores were redone"
     assert json.dumps(again["reconstruction"]) == json.dumps(result["reconstruction"])
     with pytest.raises(ValueError, match="unknown evaluation settings"):  # before any model loads
-        dubbing.evaluate_dubbing(renderer, motion, str(output), dataset=SMALL, data_dir=small_data_dir,
+        dubbing.evaluate_dubbing(models, str(output), dataset=SMALL, data_dir=small_data_dir,
                                  settings=("reconstruction", "lipsync"))

@@ -9,13 +9,11 @@ stage-1 file's hyper_parameters, and the tensor shapes), on the release's config
 (diffdub_jax.release) for whatever the file leaves out. --config overrides it.
 """
 
-import sys
-
 from absl import flags
 from ml_collections import config_flags
 
-from diffdub_jax import cli, stages
-from diffdub_jax.convert import torch_state
+from diffdub_jax import cli
+from diffdub_jax.convert.release_checkpoint import convert_release_checkpoint
 
 _CHECKPOINT = flags.DEFINE_string("checkpoint", None, "PyTorch/Lightning checkpoint file.")
 _OUTPUT = flags.DEFINE_string("output", None, "Output workdir (local or gs://).")
@@ -27,14 +25,9 @@ flags.mark_flags_as_required(["checkpoint", "output"])
 
 def main(argv):
     del argv
-    try:
-        checkpoint = torch_state.load_torch_checkpoint(_CHECKPOINT.value)
-        stage = stages.stage_of_release(checkpoint.tensors)
-        config = stage.convert(_CHECKPOINT.value, _OUTPUT.value, _WEIGHTS.value, _CONFIG.value, checkpoint)
-    except (FileNotFoundError, ValueError, ImportError) as error:
-        sys.exit(f"convert: {error}")
-    size = f", {config.data.image_size} px" if stage.name == "renderer" else ""
-    print(f"wrote {_OUTPUT.value}: {stage.name} checkpoint "
+    stage, config = convert_release_checkpoint(_CHECKPOINT.value, _OUTPUT.value, _WEIGHTS.value, _CONFIG.value)
+    size = f", {config.data.image_size} px" if stage == "renderer" else ""
+    print(f"wrote {_OUTPUT.value}: {stage} checkpoint "
           f"({config.model.get('embed_channels') or config.model.latent_dim}-d latents{size})")
 
 

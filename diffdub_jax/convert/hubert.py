@@ -16,6 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from diffdub_jax.convert import torch_state
+from diffdub_jax.errors import InvalidInputError, MissingFileError, UserError
 from diffdub_jax.models.hubert import Hubert
 
 CONFIG_FILE = "config.json"
@@ -32,7 +33,7 @@ _WEIGHT_NORM_KEYS = (("weight_g", "weight_v"),
                      ("parametrizations.weight.original0", "parametrizations.weight.original1"))
 
 
-class HubertCheckpointError(FileNotFoundError):
+class HubertCheckpointError(UserError, FileNotFoundError):
     """A HuBERT folder that is missing or incomplete; the message says what to download and where."""
 
 
@@ -56,7 +57,7 @@ def check_folder(directory: str) -> str:
 def hubert_from_config(config, dtype: jnp.dtype = jnp.float32) -> Hubert:
     """The Flax module for a transformers `HubertConfig` (or anything with its attributes)."""
     if getattr(config, "conv_pos_batch_norm", False) or getattr(config, "adapter_attn_dim", None) is not None:
-        raise ValueError("HuBERT configs with conv_pos_batch_norm or adapter layers are not supported")
+        raise InvalidInputError("HuBERT configs with conv_pos_batch_norm or adapter layers are not supported")
     fields = ("conv_bias", "feat_extract_norm", "feat_extract_activation", "feat_proj_layer_norm", "hidden_size",
               "num_hidden_layers", "num_attention_heads", "intermediate_size", "hidden_act",
               "num_conv_pos_embeddings", "num_conv_pos_embedding_groups", "layer_norm_eps", "do_stable_layer_norm")
@@ -81,7 +82,7 @@ def fold_weight_norm(state_dict: dict[str, np.ndarray]) -> dict[str, np.ndarray]
         for g_key in [key for key in out if key.endswith("." + g_suffix)]:
             module = g_key[: -len(g_suffix)]
             if module + v_suffix not in out:
-                raise ValueError(f"{g_key} has no matching {module + v_suffix}")
+                raise InvalidInputError(f"{g_key} has no matching {module + v_suffix}")
             g, v = out.pop(g_key), out.pop(module + v_suffix)
             norm = np.sqrt(np.square(v.astype(np.float64)).sum(axis=(0, 1), keepdims=True))
             out[module + "weight"] = (g * v / norm).astype(np.float32)
@@ -111,10 +112,10 @@ def load_hubert(directory: str, dtype: jnp.dtype = jnp.float32) -> tuple[Hubert,
     try:
         from transformers import HubertConfig  # pylint: disable=import-outside-toplevel
     except ImportError as error:
-        raise ImportError("reading a HuBERT config.json needs transformers: pip install transformers") from error
+        raise MissingFileError("reading a HuBERT config.json needs transformers: pip install transformers") from error
     model = hubert_from_config(HubertConfig.from_pretrained(directory), dtype)
     try:
         params = convert_hubert_state_dict(read_state_dict(weights), model)
     except ValueError as error:
-        raise ValueError(f"{weights}: {error}") from None
+        raise InvalidInputError(f"{weights}: {error}") from None
     return model, params

@@ -14,6 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from diffdub_jax.convert import torch_state
+from diffdub_jax.errors import InvalidInputError
 from diffdub_jax.models.inception import INPUT_SIZE, FIDInception
 
 INCEPTION_FILE = "pt_inception-2015-12-05-6726825d.pth"
@@ -42,5 +43,6 @@ def load_inception(path: str) -> tuple[FIDInception, dict]:
     try:
         params = convert_inception_state_dict(torch_state.load_torch_checkpoint(path).tensors, model)
     except ValueError as error:
-        raise ValueError(f"{path}: not pytorch-fid's FID Inception weights ({INCEPTION_FILE}): {error}") from None
+        raise InvalidInputError(f"{path}: not pytorch-fid's FID Inception weights ({INCEPTION_FILE}): "
+                                f"{error}") from None
     return model, params

@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from diffdub_jax.convert import torch_state
+from diffdub_jax.errors import InvalidInputError, MissingFileError
 from diffdub_jax.models.lpips import LPIPS
 
 BACKBONE_URLS = {
@@ -39,7 +40,7 @@ def _torch_hub_checkpoints() -> str:
     try:
         import torch  # pylint: disable=import-outside-toplevel
     except ImportError as error:
-        raise ImportError("reading LPIPS weights needs torch: pip install -e '.[convert]'") from error
+        raise MissingFileError("reading LPIPS weights needs torch: pip install -e '.[convert]'") from error
     return os.path.join(torch.hub.get_dir(), "checkpoints")
 
 
@@ -47,12 +48,12 @@ def backbone_file(net: str = "alex", path: str | None = None) -> str:
     """The trunk file to read: `path`, or torchvision's cached copy when None. Cheap: reads no
     weights. Raises FileNotFoundError naming the file, its URL and the --lpips_backbone flag."""
     if net not in BACKBONE_URLS:
-        raise ValueError(f"LPIPS net must be one of {sorted(BACKBONE_URLS)}, got {net!r}")
+        raise InvalidInputError(f"LPIPS net must be one of {sorted(BACKBONE_URLS)}, got {net!r}")
     if path is None:
         path = os.path.join(_torch_hub_checkpoints(), os.path.basename(BACKBONE_URLS[net]))
     path = os.path.abspath(os.path.expanduser(path))
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"{path}: no such file. {backbone_hint(net)}")
+        raise MissingFileError(f"{path}: no such file. {backbone_hint(net)}")
     return path
 
 
@@ -60,11 +61,11 @@ def packaged_heads_file(net: str = "alex") -> str:
     """lpips' own v0.1 head weights for `net`, located without running lpips' (torchvision) imports."""
     spec = importlib.util.find_spec("lpips")
     if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError("LPIPS heads come from the lpips package: pip install lpips==0.1.4, or pass "
-                                "heads_path=<lpips/weights/v0.1/NET.pth>")
+        raise MissingFileError("LPIPS heads come from the lpips package: pip install lpips==0.1.4, or pass "
+                               "heads_path=<lpips/weights/v0.1/NET.pth>")
     path = os.path.join(spec.submodule_search_locations[0], "weights", "v0.1", f"{net}.pth")
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"{path}: the installed lpips package has no v0.1 {net} heads")
+        raise MissingFileError(f"{path}: the installed lpips package has no v0.1 {net} heads")
     return path
 
 
@@ -107,5 +108,6 @@ def load_lpips(net: str = "alex", backbone_path: str | None = None,
     try:
         params = convert_lpips_state_dict(trunk, heads, model)
     except ValueError as error:
-        raise ValueError(f"{trunk_path} + {heads_path or 'its heads'} do not make LPIPS ({net}): {error}") from None
+        raise InvalidInputError(f"{trunk_path} + {heads_path or 'its heads'} do not make LPIPS ({net}): "
+                                f"{error}") from None
     return model, params

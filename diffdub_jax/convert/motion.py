@@ -19,6 +19,7 @@ import numpy as np
 
 from diffdub_jax import release
 from diffdub_jax.convert import torch_state
+from diffdub_jax.errors import InvalidInputError
 from diffdub_jax.models.motion import MotionGenerator, build_motion_generator, init_variables
 from diffdub_jax.workdir import Workdir
 
@@ -41,8 +42,8 @@ def _release_tensors(state_dict: Mapping[str, np.ndarray]) -> dict[str, np.ndarr
 def architecture_from_tensors(tensors: Mapping[str, np.ndarray], model: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     """`model` with every field the tensor shapes determine replaced by the checkpoint's."""
     if "down_sample_audio_nar.weight" not in tensors:
-        raise ValueError("not a stage-2 checkpoint with one audio down-sampling conv (the release's HuBERT "
-                         f"variant); keys look like {sorted(tensors)[:5]}")
+        raise InvalidInputError("not a stage-2 checkpoint with one audio down-sampling conv (the release's HuBERT "
+                                f"variant); keys look like {sorted(tensors)[:5]}")
     model = model.copy_and_resolve_references()
     latent_dim, audio_dim, _ = tensors["down_sample_audio_nar.weight"].shape
     block = "speech_encoder.encoders.0."
@@ -98,6 +99,6 @@ def convert_motion_checkpoint(path: str, output: str, weights: str | None = None
         model = build_motion_generator(config.model)
         variables = convert_motion_state_dict(state_dict, model, config.model.audio_dim)
     except (KeyError, ValueError) as error:
-        raise ValueError(f"{path}: {error}") from None
+        raise InvalidInputError(f"{path}: {error}") from None
     Workdir(output).save_variables(variables, config)
     return config

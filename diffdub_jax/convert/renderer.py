@@ -16,6 +16,7 @@ import numpy as np
 
 from diffdub_jax import release
 from diffdub_jax.convert import torch_state
+from diffdub_jax.errors import InvalidInputError
 from diffdub_jax.models.renderer import init_variables, renderer_from_config
 from diffdub_jax.workdir import Workdir
 
@@ -60,11 +61,13 @@ def architecture_from_checkpoint(tensors: Mapping[str, np.ndarray], hyper_parame
     config = config.copy_and_resolve_references()
     for field, supported in UNSUPPORTED:
         if field in hyper_parameters and hyper_parameters[field] not in supported:
-            raise ValueError(f"hyper_parameters {field}={hyper_parameters[field]!r}: only {supported} is supported")
+            raise InvalidInputError(f"hyper_parameters {field}={hyper_parameters[field]!r}: "
+                                    f"only {supported} is supported")
     if hyper_parameters.get("net_enc_num_res_blocks", hyper_parameters.get("net_num_res_blocks")) != \
             hyper_parameters.get("net_num_res_blocks"):
-        raise ValueError(f"hyper_parameters net_enc_num_res_blocks={hyper_parameters['net_enc_num_res_blocks']} "
-                         f"differs from net_num_res_blocks={hyper_parameters['net_num_res_blocks']}: not supported")
+        raise InvalidInputError(f"hyper_parameters net_enc_num_res_blocks={hyper_parameters['net_enc_num_res_blocks']} "
+                                f"differs from net_num_res_blocks={hyper_parameters['net_num_res_blocks']}: "
+                                "not supported")
     for name, dotted in HYPER_PARAMETERS.items():
         value = hyper_parameters.get(name)
         if value is not None:
@@ -77,7 +80,7 @@ def architecture_from_checkpoint(tensors: Mapping[str, np.ndarray], hyper_parame
     for dotted, value in from_shapes.items():
         name = next((k for k, v in HYPER_PARAMETERS.items() if v == dotted), None)
         if name in hyper_parameters and hyper_parameters[name] is not None and _get(config, dotted) != value:
-            raise ValueError(f"hyper_parameters {name}={hyper_parameters[name]!r} but the tensors have {value}")
+            raise InvalidInputError(f"hyper_parameters {name}={hyper_parameters[name]!r} but the tensors have {value}")
         section, field = dotted.split(".")
         config[section][field] = value
     return config
@@ -97,14 +100,14 @@ def convert_renderer_checkpoint(path: str, output: str, weights: str | None = No
         state_dict = torch_state.select_prefix(state_dict, weights + ".")
     state_dict.pop("x_T", None)
     if "input_blocks.0.0.weight" not in state_dict:
-        raise ValueError(f"{path}: not a stage-1 renderer checkpoint (no input_blocks.0.0.weight); "
-                         f"keys look like {sorted(state_dict)[:5]}")
+        raise InvalidInputError(f"{path}: not a stage-1 renderer checkpoint (no input_blocks.0.0.weight); "
+                                f"keys look like {sorted(state_dict)[:5]}")
     described = checkpoint.hyper_parameters if config is None else {}
     try:
         config = architecture_from_checkpoint(state_dict, described, release.renderer_config() if config is None
                                               else config)
     except ValueError as error:
-        raise ValueError(f"{path}: {error}") from None
+        raise InvalidInputError(f"{path}: {error}") from None
     model = renderer_from_config(config)
     template = jax.eval_shape(lambda: init_variables(model, jax.random.key(0))["params"])
     try:
@@ -113,6 +116,6 @@ def convert_renderer_checkpoint(path: str, output: str, weights: str | None = No
         hint = ("pass --config with the architecture it was trained with (model.channel_mult, "
                 "model.encoder_channel_mult, model.num_res_blocks, model.attention_resolutions and data.image_size, "
                 "which places the attention)" if not described else "its hyper_parameters do not describe its tensors")
-        raise ValueError(f"{path}: {error}; {hint}") from None
+        raise InvalidInputError(f"{path}: {error}; {hint}") from None
     Workdir(output).save_variables({"params": params}, config)
     return config

@@ -16,6 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from diffdub_jax.convert import torch_state
+from diffdub_jax.errors import InvalidInputError
 from diffdub_jax.models import syncnet as syncnet_model
 
 SYNCNET_FILE = "syncnet_v2.model"
@@ -43,11 +44,11 @@ def load_syncnet(path: str) -> tuple[syncnet_model.SyncNet, dict]:
     path = check_file(path)
     state_dict = torch_state.load_torch_checkpoint(path).tensors
     if "netfcaud.3.weight" not in state_dict:
-        raise ValueError(f"{path}: not a SyncNet state dict (no netfcaud.3.weight; it has e.g. "
-                         f"{sorted(state_dict)[:5]})")
+        raise InvalidInputError(f"{path}: not a SyncNet state dict (no netfcaud.3.weight; it has e.g. "
+                                f"{sorted(state_dict)[:5]})")
     model = syncnet_model.SyncNet(embedding_size=int(state_dict["netfcaud.3.weight"].shape[0]))
     try:
         params = convert_syncnet_state_dict(state_dict, model)
     except ValueError as error:
-        raise ValueError(f"{path}: {error}") from None
+        raise InvalidInputError(f"{path}: {error}") from None
     return model, params

@@ -15,6 +15,8 @@ from typing import Mapping
 import flax
 import numpy as np
 
+from diffdub_jax.errors import InvalidInputError, MissingFileError
+
 LEAF_NAMES = {"kernel": "weight", "scale": "weight", "bias": "bias", "mean": "running_mean",
               "var": "running_var"}
 
@@ -37,7 +39,7 @@ def _to_flax_layout(array: np.ndarray, target_shape: tuple[int, ...], is_kernel:
     elif is_kernel and array.ndim == 2:
         array = array.T
     if array.shape != tuple(target_shape):
-        raise ValueError(f"shape {array.shape} does not match the model's {tuple(target_shape)}")
+        raise InvalidInputError(f"shape {array.shape} does not match the model's {tuple(target_shape)}")
     return array
 
 
@@ -68,11 +70,11 @@ def convert_state_dict(state_dict: Mapping[str, np.ndarray], template: Mapping,
         try:
             out[path] = _to_flax_layout(value, leaf.shape, path[-1] == "kernel").astype(np.float32)
         except ValueError as error:
-            raise ValueError(f"{key}: {error}") from None
+            raise InvalidInputError(f"{key}: {error}") from None
     if missing or by_name:
         unused = sorted(key for key, _ in by_name.values())
-        raise ValueError(f"checkpoint does not match the model config: {len(missing)} parameters missing "
-                         f"(e.g. {missing[:3]}), {len(unused)} checkpoint keys unused (e.g. {unused[:3]})")
+        raise InvalidInputError(f"checkpoint does not match the model config: {len(missing)} parameters missing "
+                                f"(e.g. {missing[:3]}), {len(unused)} checkpoint keys unused (e.g. {unused[:3]})")
     return flax.traverse_util.unflatten_dict(out)
 
 
@@ -90,7 +92,7 @@ def weights_file(path: str, what: str, how_to_get: str, flag: str) -> str:
     missing, `how_to_get` it (a download command) and the `flag` that takes it. Never downloads."""
     path = os.path.abspath(os.path.expanduser(path))
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"{path}: no such {what} file. {how_to_get}\nand pass it with {flag}=PATH.")
+        raise MissingFileError(f"{path}: no such {what} file. {how_to_get}\nand pass it with {flag}=PATH.")
     return path
 
 
@@ -99,11 +101,11 @@ def load_torch_checkpoint(path: str) -> TorchCheckpoint:
     Lightning files keep the tensors under 'state_dict' and their description under
     'hyper_parameters'."""
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"{path}: no such checkpoint file")
+        raise MissingFileError(f"{path}: no such checkpoint file")
     try:
         import torch  # pylint: disable=import-outside-toplevel
     except ImportError as error:
-        raise ImportError("reading PyTorch checkpoints needs torch: pip install -e '.[convert]'") from error
+        raise MissingFileError("reading PyTorch checkpoints needs torch: pip install -e '.[convert]'") from error
     checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     state = checkpoint.get("state_dict", checkpoint)
     hyper_parameters = checkpoint.get("hyper_parameters") if "state_dict" in checkpoint else None
@@ -115,5 +117,5 @@ def select_prefix(state_dict: Mapping[str, np.ndarray], prefix: str) -> dict[str
     """The entries under `prefix` (e.g. 'ema_model.'), with the prefix removed."""
     selected = {k[len(prefix):]: v for k, v in state_dict.items() if k.startswith(prefix)}
     if not selected:
-        raise ValueError(f"no keys start with {prefix!r}; the file has e.g. {sorted(state_dict)[:5]}")
+        raise InvalidInputError(f"no keys start with {prefix!r}; the file has e.g. {sorted(state_dict)[:5]}")
     return selected

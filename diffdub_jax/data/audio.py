@@ -14,12 +14,14 @@ import imageio_ffmpeg
 import librosa
 import numpy as np
 
+from diffdub_jax.errors import UserError
+
 SAMPLE_RATE = 16000
 FEATURE_RATE = 50.0  # feature frames per second (20 ms hop)
 FEATURES_PER_VIDEO_FRAME = 2
 
 
-class AudioError(ValueError):
+class AudioError(UserError, ValueError):
     """A file that cannot be turned into audio; the message names the file and the reason."""
 
 

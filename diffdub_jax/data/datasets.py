@@ -20,6 +20,7 @@ from PIL import Image
 
 from diffdub_jax.data.files import write_json
 from diffdub_jax.data.reading import DEFAULT_DATA_DIR
+from diffdub_jax.errors import InvalidInputError, MissingFileError
 
 import tfds_builders.hdtf  # noqa: F401  (registers the builders with TFDS)
 import tfds_builders.synthetic_talking_faces  # noqa: F401
@@ -53,14 +54,14 @@ def prepare(name: str, data_dir: str = DEFAULT_DATA_DIR, *, manual_dir: str | No
     instructions = getattr(builder, "MANUAL_DOWNLOAD_INSTRUCTIONS", None)
     if instructions and not (manual_dir and epath.Path(manual_dir).is_dir() and any(epath.Path(manual_dir).iterdir())):
         where = f"{manual_dir} does not exist or is empty" if manual_dir else "no manual dir was given (--manual_dir)"
-        raise FileNotFoundError(f"dataset {name} is built from files you download: {where}.\n"
-                                f"{textwrap.dedent(instructions).strip()}")
+        raise MissingFileError(f"dataset {name} is built from files you download: {where}.\n"
+                               f"{textwrap.dedent(instructions).strip()}")
     config = tfds.download.DownloadConfig(manual_dir=manual_dir)
     if beam_args is not None:
         try:
             beam = tfds.core.lazy_imports.apache_beam
         except ImportError as error:
-            raise ImportError("building on Beam needs apache-beam: pip install -e '.[beam]'") from error
+            raise MissingFileError("building on Beam needs apache-beam: pip install -e '.[beam]'") from error
         config.beam_options = beam.options.pipeline_options.PipelineOptions(flags=list(beam_args))
         if hasattr(builder, "skip_log_dir"):
             builder.skip_log_dir = os.fspath(epath.Path(data_dir) / "downloads" / f"skipped-{uuid.uuid4().hex}")
@@ -84,11 +85,11 @@ def clip_source(name: str, split: str, data_dir: str = DEFAULT_DATA_DIR):
     """Random-access clips of a prepared dataset; frames['image'] holds PNG bytes."""
     builder = tfds.builder(name, data_dir=data_dir)
     if not builder.is_prepared():
-        raise FileNotFoundError(
+        raise MissingFileError(
             f"dataset {name} is not prepared under {data_dir}: run `python -m "
             f"diffdub_jax.prepare_data --dataset={name} --data_dir={data_dir}` first")
     if split not in builder.info.splits:
-        raise ValueError(f"dataset {name} has no split {split!r}; it has {list(builder.info.splits)}")
+        raise InvalidInputError(f"dataset {name} has no split {split!r}; it has {list(builder.info.splits)}")
     return builder.as_data_source(split=split, decoders={"frames": {"image": _KeepEncoded()}})
 
 

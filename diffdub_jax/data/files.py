@@ -8,6 +8,8 @@ import os
 
 from etils import epath
 
+from diffdub_jax.errors import MissingFileError
+
 
 def write_bytes(path: str | os.PathLike, data: bytes) -> None:
     """Writes data to path (local or a gs:// URL) through a temporary file, then renames it."""
@@ -33,7 +35,7 @@ def local_copy(path: str, directory: str) -> str:
         return path
     source = epath.Path(path)
     if not source.is_file():
-        raise FileNotFoundError(f"{path}: no such file")
+        raise MissingFileError(f"{path}: no such file")
     local = os.path.join(directory, source.name)
     source.copy(epath.Path(local), overwrite=True)
     return local
@@ -43,7 +45,7 @@ def check_remote_destination(path: str) -> None:
     """Fails fast when a remote output's folder does not exist (local outputs have their own check)."""
     parent = epath.Path(path).parent
     if not parent.exists():
-        raise FileNotFoundError(f"{path}: output folder {parent} does not exist")
+        raise MissingFileError(f"{path}: output folder {parent} does not exist")
 
 
 def upload(local: str, path: str) -> None:

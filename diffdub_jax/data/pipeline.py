@@ -23,6 +23,7 @@ from PIL import Image
 from diffdub_jax.data import audio, augment, datasets, masks, record_store
 from diffdub_jax.data.framing import Framing
 from diffdub_jax.data.pixels import rescale_points, to_unit_range
+from diffdub_jax.errors import InvalidInputError
 
 Example = dict[str, np.ndarray]
 Transform = Callable[[int, Mapping, np.random.Generator], Example]
@@ -73,8 +74,8 @@ def renderer_example(record_index: int, clip: Mapping, rng: np.random.Generator,
     frames = clip["frames"]
     num_frames = len(frames["image"])
     if num_frames < 1 + num_references:
-        raise ValueError(f"clip {clip['clip_id']!r} has {num_frames} frames; "
-                         f"{1 + num_references} are needed for a target and its references")
+        raise InvalidInputError(f"clip {clip['clip_id']!r} has {num_frames} frames; "
+                                f"{1 + num_references} are needed for a target and its references")
     chosen = rng.choice(num_frames, size=1 + num_references, replace=False)
     if "face_found" in frames:  # the target is a frame whose landmarks were found, not filled in
         found = np.flatnonzero(np.asarray(frames["face_found"]))
@@ -117,8 +118,8 @@ def motion_example(record_index: int, clip: Mapping, rng: np.random.Generator, *
     num_frames = clip["num_frames"] if "num_frames" in clip else len(clip["frames"]["image"])
     length = min(window_frames, num_frames - num_reference_frames)
     if length < 1:
-        raise ValueError(f"clip {clip['clip_id']!r} has {num_frames} frames; a motion example needs "
-                         f"more than the {num_reference_frames} reference frames")
+        raise InvalidInputError(f"clip {clip['clip_id']!r} has {num_frames} frames; a motion example needs "
+                                f"more than the {num_reference_frames} reference frames")
     start = int(rng.integers(0, num_frames - length + 1))
     outside = np.concatenate([np.arange(start), np.arange(start + length, num_frames)])
     offset = int(rng.integers(0, len(outside) - num_reference_frames + 1))
@@ -204,8 +205,8 @@ def make_pipeline(
         raise ValueError(f"shard_index {shard_index} is not in [0, {shard_count})")
     indices = grain.MapDataset.range(len(source))[shard_index::shard_count]
     if len(indices) == 0:
-        raise ValueError(f"shard {shard_index} of {shard_count} is empty: the source has only "
-                         f"{len(source)} records")
+        raise InvalidInputError(f"shard {shard_index} of {shard_count} is empty: the source has only "
+                                f"{len(source)} records")
     dataset = indices.shuffle(seed=seed).repeat(num_epochs)
     dataset = dataset.random_map(lambda index, rng: transform(int(index), source[int(index)], rng),
                                  seed=seed)

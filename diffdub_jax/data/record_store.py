@@ -17,6 +17,7 @@ import numpy as np
 from etils import epath
 
 from diffdub_jax.data.files import is_url, write_bytes, write_json
+from diffdub_jax.errors import MissingFileError
 
 
 class RecordStore:
@@ -35,8 +36,8 @@ class RecordStore:
         """The record's array (memory-mapped when local); a clear error if extraction has not reached it."""
         path = self.path(split, record_index)
         if not path.is_file():
-            raise FileNotFoundError(f"{path}: no {self.what} for record {record_index} of split {split!r}; run "
-                                    f"{self.command} first")
+            raise MissingFileError(f"{path}: no {self.what} for record {record_index} of split {split!r}; run "
+                                   f"{self.command} first")
         if is_url(self.directory):
             return np.load(io.BytesIO(path.read_bytes()))
         return np.load(path, mmap_mode="r")
@@ -55,8 +56,8 @@ class RecordStore:
     def read_info(self) -> ml_collections.ConfigDict:
         path = epath.Path(self.directory, "info.json")
         if not path.is_file():
-            raise FileNotFoundError(f"{path} is missing: {self.directory} holds no finished extraction of "
-                                    f"{self.what}; run {self.command}")
+            raise MissingFileError(f"{path} is missing: {self.directory} holds no finished extraction of "
+                                   f"{self.what}; run {self.command}")
         return ml_collections.ConfigDict(json.loads(path.read_text(encoding="utf-8")))
 
 

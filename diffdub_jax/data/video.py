@@ -25,13 +25,14 @@ import numpy as np
 from tqdm import tqdm
 
 from diffdub_jax.data import audio
+from diffdub_jax.errors import InvalidInputError, UserError
 
 SCHEDULE_MODES = ("pingpong", "freeze", "loop")
 VIDEO_EXTENSIONS = (".mp4", ".mkv", ".webm", ".mov", ".avi", ".flv", ".m4v")  # what folders of videos are read for
 _AUDIO_STREAM = r"^\s*Stream #0:\d+\S*: Audio:"
 
 
-class VideoError(ValueError):
+class VideoError(UserError, ValueError):
     """A video that cannot be read or written; the message names the file and the reason."""
 
 
@@ -172,7 +173,7 @@ def frame_schedule(num_video_frames: int, num_output_frames: int, mode: str = "p
     shows twice in a row; 'loop' restarts at 0; 'freeze' holds the last frame.
     """
     if mode not in SCHEDULE_MODES:
-        raise ValueError(f"unknown frame schedule mode {mode!r}; expected one of {SCHEDULE_MODES}")
+        raise InvalidInputError(f"unknown frame schedule mode {mode!r}; expected one of {SCHEDULE_MODES}")
     if num_video_frames < 1:
         raise ValueError(f"need at least one video frame, got {num_video_frames}")
     if num_output_frames < 0:

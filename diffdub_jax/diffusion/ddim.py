@@ -18,6 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from diffdub_jax.diffusion.schedule import Schedule
+from diffdub_jax.errors import InvalidInputError
 
 
 def ddim_timesteps(num_timesteps: int, num_steps: int) -> np.ndarray:
@@ -27,7 +28,7 @@ def ddim_timesteps(num_timesteps: int, num_steps: int) -> np.ndarray:
             return np.arange(0, num_timesteps, stride)
     if num_steps == num_timesteps:
         return np.arange(num_timesteps)
-    raise ValueError(f"cannot space {num_timesteps} timesteps into {num_steps} DDIM steps")
+    raise InvalidInputError(f"cannot space {num_timesteps} timesteps into {num_steps} DDIM steps")
 
 
 def _step_coefficients(schedule: Schedule, num_steps: int, eta: float) -> dict[str, np.ndarray]:

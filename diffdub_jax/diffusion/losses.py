@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from diffdub_jax.diffusion.schedule import Schedule
+from diffdub_jax.errors import InvalidInputError
 
 
 def noisy_input(schedule: Schedule, x0: jnp.ndarray, edit_mask: jnp.ndarray, t: jnp.ndarray,
@@ -56,4 +57,4 @@ def loss_weights(schedule: Schedule, t: jnp.ndarray, weighting: str, min_snr_gam
         # A target's squared error is this many times the squared error it implies on x0.
         per_x0_error = {"epsilon": snr, "x0": np.ones_like(snr), "v": snr + 1.0}[schedule.prediction]
         return jnp.asarray(np.minimum(snr, min_snr_gamma) / per_x0_error, jnp.float32)[t]
-    raise ValueError(f"unknown loss weighting {weighting!r}; choose 'uniform' or 'min_snr'")
+    raise InvalidInputError(f"unknown loss weighting {weighting!r}; choose 'uniform' or 'min_snr'")

@@ -17,6 +17,8 @@ import dataclasses
 import jax.numpy as jnp
 import numpy as np
 
+from diffdub_jax.errors import InvalidInputError
+
 PREDICTIONS = ("epsilon", "x0", "v")
 
 
@@ -27,7 +29,7 @@ class Schedule:
 
     def __post_init__(self):
         if self.prediction not in PREDICTIONS:
-            raise ValueError(f"unknown diffusion prediction {self.prediction!r}; choose one of {PREDICTIONS}")
+            raise InvalidInputError(f"unknown diffusion prediction {self.prediction!r}; choose one of {PREDICTIONS}")
 
     @classmethod
     def linear(cls, num_timesteps: int = 1000, beta_start: float = 1e-4, beta_end: float = 0.02,

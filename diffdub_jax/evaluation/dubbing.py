@@ -24,6 +24,7 @@ from tqdm import tqdm
 
 from diffdub_jax.data import audio, datasets, faces, video
 from diffdub_jax.data.files import write_json
+from diffdub_jax.errors import InvalidInputError
 from diffdub_jax.evaluation import score
 from diffdub_jax.inference.dub import dub
 from diffdub_jax.inference.models import DubbingModels
@@ -86,7 +87,7 @@ def samples(frames: int, fps: float) -> int:
 def cross_audio_pairs(names: Sequence[str], seed: int) -> dict[str, str]:
     """source clip -> the clip whose audio re-voices it: a seeded shuffle with no clip left on its own."""
     if len(names) < 2:
-        raise ValueError("the cross-audio setting needs at least two held-out clips")
+        raise InvalidInputError("the cross-audio setting needs at least two held-out clips")
     order = list(np.random.default_rng(seed).permutation(len(names)))
     return {names[order[i]]: names[order[(i + 1) % len(order)]] for i in range(len(order))}
 
@@ -102,18 +103,17 @@ def _clips(name: str, split: str, data_dir: str, max_clips: int | None) -> tuple
     return source, {clip: clips[clip] for clip in names}
 
 
-def evaluate_dubbing(renderer_workdir: str, motion_workdir: str, output_dir: str, *, dataset: str, data_dir: str,
+def evaluate_dubbing(models: DubbingModels, output_dir: str, *, dataset: str, data_dir: str,
                      split: str = "test", seed: int = 0, max_clips: int | None = None,
-                     max_frames: int | None = None, hubert_dir: str | None = None,
-                     scorer: score.Scorer | None = None, settings: Sequence[str] = SETTINGS) -> dict:
+                     max_frames: int | None = None, scorer: score.Scorer | None = None,
+                     settings: Sequence[str] = SETTINGS) -> dict:
     """Dubs every clip of `split` (or its first max_clips, each cut to max_frames for a quick
     look; the paper's table takes whole clips) in `settings` (both by default) into output_dir,
     scores them and writes output_dir/metrics.json ({'reconstruction': ..., 'cross_audio': ...},
     each score_videos' result)."""
     unknown = sorted(set(settings) - set(SETTINGS))
     if unknown:
-        raise ValueError(f"unknown evaluation settings {unknown}: choose from {list(SETTINGS)}")
-    models = DubbingModels.load(renderer_workdir, motion_workdir, hubert_dir=hubert_dir)
+        raise InvalidInputError(f"unknown evaluation settings {unknown}: choose from {list(SETTINGS)}")
     scorer = scorer or score.Scorer()
     if scorer.detector is None:
         scorer.detector = faces.DlibDetector()  # one detector for every dub and score

@@ -24,7 +24,6 @@ from diffdub_jax.metrics import lipsync
 from diffdub_jax.serving.audio_frontend import AudioFrontend
 from diffdub_jax.serving.motion_service import MotionService, reference_indices
 from diffdub_jax.serving.renderer_service import RendererService
-from diffdub_jax.workdir import Workdir
 
 MODES = ("one_shot", "few_shot")
 PROBE_CLIPS = 64
@@ -44,15 +43,11 @@ def mouth_probe(config: ml_collections.ConfigDict, split: str = "train", num_cli
     return np.linalg.solve(z.T @ z + 1e-4 * np.eye(z.shape[1]), z.T @ y)
 
 
-def evaluate_motion(config: ml_collections.ConfigDict, workdir: str, renderer_workdir: str, *,
+def evaluate_motion(config: ml_collections.ConfigDict, motion: MotionService, renderer: RendererService, *,
                     split: str = "test", num_clips: int = 8, segment_frames: int = 32) -> dict:
-    """Scores the stage-2 model in workdir on up to num_clips clips of split, in both modes."""
-    if not config.data.name.startswith("synthetic_talking_faces"):
-        raise ValueError(f"stage 2's own evaluation measures lip sync against the true mouth openness only the "
-                         f"synthetic set has, not {config.data.name}; score both stages there instead: "
-                         f"evaluate --config=configs/renderer.py --workdir=RENDERER --motion_workdir={workdir}")
-    motion = MotionService(config, Workdir(workdir).restore_variables())
-    render = SegmentRenderer(RendererService.from_workdir(renderer_workdir, batch_size=segment_frames))
+    """Scores the motion generator on up to num_clips clips of split of the synthetic set, in both
+    modes, rendering with renderer (the stage 1 its latents come from)."""
+    render = SegmentRenderer(renderer)
     source = datasets.clip_source(config.data.name, split, config.data.data_dir)
     num_references = config.data.num_reference_frames
     clip_ids = range(min(num_clips, len(source)))

@@ -17,6 +17,7 @@ from PIL import Image, ImageDraw
 
 from diffdub_jax.data import faces, video
 from diffdub_jax.data.files import write_bytes
+from diffdub_jax.errors import InvalidInputError
 from diffdub_jax.metrics import mouth
 
 CURVES_HEIGHT = 140
@@ -46,7 +47,7 @@ def mouth_strip(source: np.ndarray, dub: np.ndarray, source_landmarks: np.ndarra
     source_open, dub_open = mouth.lip_openings(source_landmarks), mouth.lip_openings(dub_landmarks)
     found = np.flatnonzero(~np.isnan(source_open))
     if not len(found):
-        raise ValueError("mouth_strip: no face found in the source")
+        raise InvalidInputError("mouth_strip: no face found in the source")
     order = found[np.argsort((truth if truth is not None else source_open)[found], kind="stable")]
     picks = order[np.linspace(0, len(order) - 1, min(columns, len(order))).round().astype(int)]
     lips = np.asarray(source_landmarks, np.float64)[picks][:, mouth.MOUTH]
@@ -89,7 +90,7 @@ def write_mouth_strip(dub_path: str, source_path: str, output: str, truth: np.nd
     dub = np.stack(list(video.read_frames(dub_path)))
     track = faces.track_face(source, detector)
     if track.box is None:
-        raise ValueError(f"{source_path}: no face found, so there is no mouth to show")
+        raise InvalidInputError(f"{source_path}: no face found, so there is no mouth to show")
     count = min(len(source), len(dub))
     source_points = track.detected[:count]
     dub_points = faces.landmarks_per_frame(dub, track.box, detector, np.arange(count))

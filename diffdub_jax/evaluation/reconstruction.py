@@ -26,9 +26,8 @@ from diffdub_jax.data.files import write_json
 from diffdub_jax.data.framing import Framing
 from diffdub_jax.data.pixels import sample_grid, to_uint8, to_unit_range
 from diffdub_jax.metrics import lipsync, mouth
-from diffdub_jax.metrics.image import masked_psnr
+from diffdub_jax.metrics.image import masked_psnr, ssim
 from diffdub_jax.serving.renderer_service import RendererService
-from diffdub_jax.workdir import Workdir
 
 class SegmentRenderer:
     """Renders a dataset clip's frames with given latents, as `infer` does: the clip's frame
@@ -94,15 +93,15 @@ def evaluate_lipsync(config: ml_collections.ConfigDict, render: SegmentRenderer,
     return result
 
 
-def evaluate_reconstruction(config: ml_collections.ConfigDict, workdir: str, split: str = "test",
-                            num_batches: int = 8, output_dir: str | None = None) -> dict:
+def evaluate_reconstruction(config: ml_collections.ConfigDict, service: RendererService, output_dir: str, *,
+                            split: str = "test", num_batches: int = 8, lipsync_clips: int = 8,
+                            lipsync_frames: int = 32) -> dict:
     """Renders num_batches held-out batches (random frames of the split's clips, fixed by the
-    seed) with the EMA params of workdir; returns PSNRs and writes `reconstructions.png` and
-    `reconstruction.json` to output_dir (default workdir)."""
-    output_dir = output_dir or workdir
+    seed) with the service's parameters; returns edit-region PSNR and SSIM with their baselines
+    and evaluate_lipsync's scores, and writes `reconstructions.png` and `reconstruction.json` to
+    output_dir."""
     os.makedirs(output_dir, exist_ok=True)
-    service = RendererService(config, Workdir(workdir).restore_variables()["params"], config.data.batch_size)
-    render = SegmentRenderer(service)  # one restore and compilation for both evaluations
+    render = SegmentRenderer(service)  # one compilation for both evaluations
     stream = iter(pipeline.renderer_pipeline(config, split, augment_crop=False))
     rendered, targets, edit_masks, references, first = [], [], [], [], None
     for _ in range(num_batches):
@@ -116,15 +115,21 @@ def evaluate_reconstruction(config: ml_collections.ConfigDict, workdir: str, spl
         edit_masks.append(batch["edit_mask"])
         references.append(batch["reference"][..., :3])
     rendered, targets, edit_masks, references = map(np.concatenate, (rendered, targets, edit_masks, references))
+    masks = edit_masks[..., 0] >= 0.5
+
+    def edit_region_ssim(images: np.ndarray) -> float:
+        return float(np.mean(ssim(images, targets, masks, data_range=2.0)[1]))
+
     result = {
         "split": split,
         "frames": int(len(rendered)),
         "edit_region_psnr": masked_psnr(rendered, targets, edit_masks),
         "baseline_masked_input_psnr": masked_psnr(np.zeros_like(targets), targets, edit_masks),
         "baseline_reference_copy_psnr": masked_psnr(references, targets, edit_masks),
-        "outside_mask_identical": bool(np.array_equal(rendered[edit_masks[..., 0] < 0.5],
-                                                      targets[edit_masks[..., 0] < 0.5])),
-        **evaluate_lipsync(config, render, split, config.eval.lipsync_clips, config.eval.lipsync_frames),
+        "edit_region_ssim": edit_region_ssim(rendered),
+        "baseline_reference_copy_ssim": edit_region_ssim(references),
+        "outside_mask_identical": bool(np.array_equal(rendered[~masks], targets[~masks])),
+        **evaluate_lipsync(config, render, split, lipsync_clips, lipsync_frames),
     }
     Image.fromarray(sample_grid(first[0], first[1])).save(os.path.join(output_dir, "reconstructions.png"))
     write_json(os.path.join(output_dir, "reconstruction.json"), result)

@@ -33,6 +33,7 @@ from tqdm import tqdm
 
 from diffdub_jax.data import audio, faces, masks, video
 from diffdub_jax.data.files import write_bytes, write_json
+from diffdub_jax.errors import MissingFileError, UserError
 from diffdub_jax.metrics import fid as fid_metrics
 from diffdub_jax.metrics import image
 from diffdub_jax.metrics import mouth
@@ -45,7 +46,7 @@ Fid = Callable[[np.ndarray], np.ndarray]  # (N, H, W, 3) uint8 frames -> (N, 204
 Features = dict[str, np.ndarray]  # 'generated', 'reference' -> (frames, 2048) features of the face crops
 
 
-class ScoreError(ValueError):
+class ScoreError(UserError, ValueError):
     """Videos that cannot be scored together; the message names the files and the reason."""
 
 
@@ -251,7 +252,7 @@ def table(scores: dict) -> str:
 def _require(*modules: str) -> None:
     missing = [name for name in modules if importlib.util.find_spec(name) is None]
     if missing:
-        raise ImportError(f"the weighted metrics need {', '.join(missing)}: pip install -e '.[metrics]'")
+        raise MissingFileError(f"the weighted metrics need {', '.join(missing)}: pip install -e '.[metrics]'")
 
 
 def lpips_metric(backbone_path: str, net: str = "alex") -> Lpips:

@@ -20,6 +20,7 @@ from tqdm import tqdm
 
 from diffdub_jax.data import audio, faces, files, masks, paste, reference_frame, video
 from diffdub_jax.data.pixels import to_uint8, to_unit_range
+from diffdub_jax.errors import InvalidInputError, UserError
 from diffdub_jax.inference.models import DubbingModels
 from diffdub_jax.serving.motion_service import REFERENCE_MODES, reference_indices
 
@@ -28,11 +29,11 @@ from diffdub_jax.serving.motion_service import REFERENCE_MODES, reference_indice
 STAGES = ("load", "detect", "audio", "motion", "masks", "render", "paste", "encode")
 
 
-class NoFaceError(ValueError):
+class NoFaceError(UserError, ValueError):
     """No face was found in any frame of the source video."""
 
 
-class ReferenceFrameError(ValueError):
+class ReferenceFrameError(UserError, ValueError):
     """The reference frame asked for is not a frame of the video, or has no face."""
 
 
@@ -121,7 +122,7 @@ def dub_local(video_path: str, output_path: str, models: DubbingModels, *, audio
     on_frame(output_index, source_index, frame) sees each composed frame before the lossy encoding
     (the tests check its pixels)."""
     if mode not in REFERENCE_MODES:
-        raise ValueError(f"unknown reference mode {mode!r}; choose one of {REFERENCE_MODES}")
+        raise InvalidInputError(f"unknown reference mode {mode!r}; choose one of {REFERENCE_MODES}")
     renderer = models.renderer
     crop_scale = renderer.framing.crop_scale if crop_scale is None else crop_scale
     video.check_output_path(output_path)

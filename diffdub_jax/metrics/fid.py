@@ -13,6 +13,8 @@ import warnings
 import numpy as np
 from scipy import linalg
 
+from diffdub_jax.errors import InvalidInputError
+
 
 class FeatureStats:
     """Count, sum and sum of outer products of feature vectors, accumulated in float64."""
@@ -37,7 +39,7 @@ class FeatureStats:
     def mean_and_covariance(self) -> tuple[np.ndarray, np.ndarray]:
         """The mean and the unbiased covariance (numpy's `np.cov(features, rowvar=False)`)."""
         if self.count < 2:
-            raise ValueError(f"a covariance needs at least 2 feature vectors, got {self.count}")
+            raise InvalidInputError(f"a covariance needs at least 2 feature vectors, got {self.count}")
         mean = self.total / self.count
         return mean, (self.outer - self.count * np.outer(mean, mean)) / (self.count - 1)
 

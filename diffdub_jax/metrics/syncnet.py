@@ -26,6 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 import python_speech_features
 
+from diffdub_jax.errors import InvalidInputError
 from diffdub_jax.models import syncnet as syncnet_model
 
 SAMPLE_RATE = 16000
@@ -102,8 +103,8 @@ def sync_scores(frames: np.ndarray, waveform: np.ndarray, model: syncnet_model.S
         raise ValueError(f"waveform must be mono (samples,), got shape {waveform.shape}")
     num_windows = min(len(frames), len(waveform) // SAMPLES_PER_FRAME) - syncnet_model.LIP_FRAMES
     if num_windows < 1:
-        raise ValueError(f"clip too short for SyncNet: {len(frames)} frames and {len(waveform)} samples; "
-                         f"it needs at least {syncnet_model.LIP_FRAMES + 1} frames of both")
+        raise InvalidInputError(f"clip too short for SyncNet: {len(frames)} frames and {len(waveform)} samples; "
+                                f"it needs at least {syncnet_model.LIP_FRAMES + 1} frames of both")
     lips, audio = embeddings(lip_frames(frames), mfcc(waveform), num_windows, model, params, batch_size)
     mean_distance = offset_distances(lips, audio).mean(axis=0)
     best = int(np.argmin(mean_distance))

@@ -7,6 +7,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
+from diffdub_jax.errors import InvalidInputError
 from diffdub_jax.models.encoder import SemanticEncoder
 from diffdub_jax.models.unet import DenoiserUNet
 
@@ -77,7 +78,7 @@ def renderer_from_config(config: ml_collections.ConfigDict) -> Renderer:
     model, num_references = config.model, config.data.num_references
     patch = model.get("patch_size", 1)  # checkpoints written before the setting existed have none
     if config.data.image_size % patch:
-        raise ValueError(f"data.image_size {config.data.image_size} is not a multiple of model.patch_size {patch}")
+        raise InvalidInputError(f"data.image_size {config.data.image_size} is not a multiple of model.patch_size {patch}")
     image_size, pixels = config.data.image_size // patch, patch * patch
     dtype = jnp.bfloat16 if model.compute_dtype == "bfloat16" else jnp.float32
     unet = DenoiserUNet(
@@ -93,8 +94,8 @@ def renderer_from_config(config: ml_collections.ConfigDict) -> Renderer:
         num_heads=model.num_heads, dtype=dtype)
     residual = bool(model.get("reference_residual", False))  # older checkpoints have no such setting
     if residual and config.diffusion.get("prediction", "epsilon") != "x0":
-        raise ValueError("model.reference_residual adds the reference frame to a predicted image: it needs "
-                         "diffusion.prediction='x0'")
+        raise InvalidInputError("model.reference_residual adds the reference frame to a predicted image: it needs "
+                                "diffusion.prediction='x0'")
     return Renderer(unet=unet, encoder=encoder, patch_size=patch, reference_residual=residual)
 
 

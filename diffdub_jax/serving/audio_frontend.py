@@ -34,6 +34,7 @@ import numpy as np
 
 from diffdub_jax.data import audio
 from diffdub_jax.convert.hubert import HubertCheckpointError, check_folder, folder_layout, load_hubert
+from diffdub_jax.errors import InvalidInputError
 from diffdub_jax.models.hubert import Hubert
 from diffdub_jax.workdir import CheckpointMismatchError
 
@@ -56,8 +57,8 @@ class HubertFeatures:
         self.window = int(round(chunk_seconds * rate))
         self.context = int(round(context_seconds * rate))
         if self.window - 2 * self.context < 1:
-            raise ValueError(f"chunk_seconds={chunk_seconds} leaves no frames once {context_seconds} s of "
-                             "context is dropped on both sides")
+            raise InvalidInputError(f"chunk_seconds={chunk_seconds} leaves no frames once {context_seconds} s of "
+                                    "context is dropped on both sides")
         self.model, self.params, self.normalize = model, params, normalize
         self.frame_rate = rate
         self._apply = jax.jit(lambda p, x, valid: model.apply({"params": p}, x, valid))
@@ -111,7 +112,7 @@ class HubertFeatures:
         frame repeats past the audio's end and features past the video are dropped (at 25 fps: the
         authors' one-frame edge pad, then trimming)."""
         if not fps > 0 or num_frames < 1:
-            raise ValueError(f"need fps > 0 and num_frames >= 1, got fps={fps}, num_frames={num_frames}")
+            raise InvalidInputError(f"need fps > 0 and num_frames >= 1, got fps={fps}, num_frames={num_frames}")
         states = self.hidden_states(waveform, np.float16, name)
         aligned = audio.align_to_video(states.transpose(1, 0, 2), self.frame_rate, fps, num_frames, start)
         return np.ascontiguousarray(aligned.transpose(1, 0, 2))
@@ -131,8 +132,11 @@ def extract_to_file(audio_path: str, hubert_dir: str, fps: float, num_frames: in
                                                context_seconds=context_seconds)
     features = extractor.for_video(waveform, fps, num_frames, name=audio_path)
     directory = os.path.dirname(os.path.abspath(output))
-    os.makedirs(directory, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(suffix=".npy.tmp", dir=directory)
+    try:
+        os.makedirs(directory, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(suffix=".npy.tmp", dir=directory)
+    except OSError as error:  # a read-only or misspelt --output: the user's to fix
+        raise InvalidInputError(f"{output}: cannot write there ({error.strerror})") from None
     try:
         with os.fdopen(handle, "wb") as stream:
             np.save(stream, features)
@@ -155,7 +159,7 @@ class AudioFrontend:
     def __init__(self, audio_config: ml_collections.ConfigDict, hubert_dir: str | None = None):
         self.kind = audio_config.frontend
         if self.kind not in FRONTENDS:
-            raise ValueError(f"unknown audio.frontend {self.kind!r}; choose one of {FRONTENDS}")
+            raise InvalidInputError(f"unknown audio.frontend {self.kind!r}; choose one of {FRONTENDS}")
         self.config = audio_config.copy_and_resolve_references()
         self.hubert_dir = os.path.abspath(os.path.expanduser(hubert_dir or audio_config.get("hubert_dir", "")))
         self._hubert: HubertFeatures | None = None

@@ -22,6 +22,7 @@ from diffdub_jax import parallel
 from diffdub_jax.data.framing import Framing
 from diffdub_jax.diffusion import ddim
 from diffdub_jax.diffusion.schedule import Schedule
+from diffdub_jax.errors import InvalidInputError
 from diffdub_jax.models.renderer import Renderer, renderer_from_config
 from diffdub_jax.workdir import Workdir
 
@@ -38,7 +39,7 @@ def render(params, batch: dict, x_T: jnp.ndarray, *, model: Renderer, schedule: 
         return model.apply({"params": params}, x_t, batch["reference"], t, z_sem, method=Renderer.denoise)
 
     if sampler not in ddim.SAMPLERS:
-        raise ValueError(f"unknown diffusion.sampler {sampler!r}; choose one of {sorted(ddim.SAMPLERS)}")
+        raise InvalidInputError(f"unknown diffusion.sampler {sampler!r}; choose one of {sorted(ddim.SAMPLERS)}")
     x_T = jnp.broadcast_to(x_T, batch["image"].shape)
     return ddim.SAMPLERS[sampler](denoise, schedule, x_T, batch["image"], batch["edit_mask"], num_steps=num_steps)
 
@@ -55,9 +56,9 @@ class RenderOptions:
 
     def applied_to(self, config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
         if self.compute_dtype not in (None, *COMPUTE_DTYPES):
-            raise ValueError(f"unknown compute dtype {self.compute_dtype!r}; choose one of {COMPUTE_DTYPES}")
+            raise InvalidInputError(f"unknown compute dtype {self.compute_dtype!r}; choose one of {COMPUTE_DTYPES}")
         if self.sampler not in (None, *ddim.SAMPLERS):
-            raise ValueError(f"unknown sampler {self.sampler!r}; choose one of {sorted(ddim.SAMPLERS)}")
+            raise InvalidInputError(f"unknown sampler {self.sampler!r}; choose one of {sorted(ddim.SAMPLERS)}")
         if self.num_steps is not None:
             ddim.ddim_timesteps(int(config.diffusion.num_timesteps), self.num_steps)  # a clear error for bad steps
         config = config.copy_and_resolve_references()

@@ -9,18 +9,24 @@ model state, the data-iterator position and the config, so a restarted job conti
 where it stopped. A non-finite loss stops the run before anything non-finite is saved.
 
 What differs by stage (model, initialiser, step, input stream, sampler) comes from a `Task`
-(training.task), which each entry of `diffdub_jax.stages` is.
+(training.task), a stage's module. Evaluators (evaluation.evaluators, built from config.evals by
+`train`) run on schedule with the EMA variables; every process runs them on its own devices (a
+collective would time out waiting for one host's evaluation), process 0 logs their scores to
+TensorBoard and keeps their files under workdir/evals/NAME/step_N.
 """
 
 from __future__ import annotations
 
+import tempfile
 import time
-from typing import Any
+from typing import Any, Callable, Protocol, Sequence
 
 import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
+from etils import epath
+from jax.experimental import multihost_utils
 from tensorboardX import SummaryWriter
 from tqdm import tqdm
 
@@ -33,6 +39,50 @@ from diffdub_jax.workdir import Workdir
 
 class NonFiniteLossError(FloatingPointError):
     """Raised when the loss is NaN/inf; the last good checkpoint is kept."""
+
+
+class Evaluator(Protocol):
+    """What the loop runs every `every` steps (evaluation.evaluators.Evaluator is one)."""
+
+    name: str
+    every: int
+    run: Callable[[dict, str], dict]  # (inference variables, output folder) -> scores
+
+
+def host_variables(state: TrainState) -> dict:
+    """The EMA variables as `Workdir.restore_variables` gives them, whole on every process (gathered
+    when they are sharded over several processes' devices)."""
+    variables = {"params": state.ema_params, "batch_stats": state.batch_stats}
+    return multihost_utils.process_allgather(variables, tiled=True) if jax.process_count() > 1 else variables
+
+
+def run_evaluators(evaluators: Sequence[Evaluator], state: TrainState, step: int, workdir: Workdir,
+                   writer: SummaryWriter | None) -> None:
+    """Runs the evaluators due at step; process 0 logs their numeric scores and copies the files
+    they wrote (not their subfolders: dubbing's videos) to workdir/evals/NAME/step_N."""
+    variables = None
+    for evaluator in evaluators:
+        variables = variables or host_variables(state)
+        with tempfile.TemporaryDirectory() as output_dir:
+            scores = evaluator.run(variables, output_dir)
+            if writer is None:
+                continue
+            for key, value in _numbers(scores):
+                writer.add_scalar(f"eval/{evaluator.name}/{key}", value, step)
+            destination = workdir.path / "evals" / evaluator.name / f"step_{step:08d}"
+            destination.mkdir(parents=True, exist_ok=True)
+            for file in epath.Path(output_dir).iterdir():
+                if file.is_file():
+                    file.copy(destination / file.name, overwrite=True)
+
+
+def _numbers(scores: dict, prefix: str = ""):
+    """(dotted key, value) for every number in a nested result."""
+    for key, value in scores.items():
+        if isinstance(value, dict):
+            yield from _numbers(value, f"{prefix}{key}/")
+        elif isinstance(value, (int, float, np.number)) and not isinstance(value, bool):
+            yield f"{prefix}{key}", float(value)
 
 
 def copy_matching(variables: Any, pretrained: Any) -> Any:
@@ -86,9 +136,10 @@ def _compiled_on_every_process(step_fn, state, batch, rng):
 
 
 def run_stage(stage: Task, config: ml_collections.ConfigDict, workdir: str, *,
-              stop_after: int | None = None) -> TrainState:
-    """Trains (or resumes) `stage` in workdir. stop_after ends the run early at that step, as a
-    preemption would (used by the resume test)."""
+              evaluators: Sequence[Evaluator] = (), stop_after: int | None = None) -> TrainState:
+    """Trains (or resumes) `stage` in workdir, running each evaluator every `every` steps and at
+    the end. stop_after ends the run early at that step, as a preemption would (used by the resume
+    test)."""
     stage.check(config)
     mesh = parallel.make_mesh()
     process, processes = jax.process_index(), jax.process_count()
@@ -162,6 +213,10 @@ def run_stage(stage: Task, config: ml_collections.ConfigDict, workdir: str, *,
             run.save(done, state, iterator.get_state(), config)
         if sampler and sample_every and (done % sample_every == 0 or done == last_step):
             sampler(state, done)
+        due = [evaluator for evaluator in evaluators if evaluator.every and
+               (done % evaluator.every == 0 or done == config.train.num_steps)]
+        if due:
+            run_evaluators(due, state, done, workdir, writer)
     run.wait()
     run.close()
     if writer:

@@ -1,6 +1,6 @@
-"""Stage 2's training pieces: the padding-masked latent regression step on extracted stage-1
-latents, its input stream (audio features from the serving layer's AudioFrontend, the one `infer`
-uses) and its initial variables. `stages.MOTION` hands them to the loop."""
+"""Stage 2 as a training Task (training.task): the padding-masked latent regression step on
+extracted stage-1 latents, its input stream (audio features from the serving layer's
+AudioFrontend, the one `infer` uses), its initial variables and its early input check."""
 
 from __future__ import annotations
 
@@ -15,11 +15,16 @@ import optax
 from diffdub_jax.data import pipeline, record_store
 from diffdub_jax.training import features
 from diffdub_jax.models import motion as motion_model
-from diffdub_jax.models.motion import MotionGenerator
+from diffdub_jax.models.motion import MotionGenerator, build_motion_generator
 from diffdub_jax.serving.audio_frontend import AudioFrontend
 from diffdub_jax.training.state import TrainState, apply_gradients
 
+name = "motion"
 MOTION_INPUTS = ("audio_features", "reference_latents", "latents", "valid")
+
+
+def build_model(config: ml_collections.ConfigDict) -> MotionGenerator:
+    return build_motion_generator(config.model)
 
 
 def masked_mse(predicted: jnp.ndarray, target: jnp.ndarray, valid: jnp.ndarray) -> jnp.ndarray:
@@ -53,7 +58,7 @@ def make_train_step(model: MotionGenerator, config: ml_collections.ConfigDict,
                              ema_warmup=config.train.ema_warmup)
 
 
-def check_inputs(config: ml_collections.ConfigDict) -> None:
+def check(config: ml_collections.ConfigDict) -> None:
     """Fails early, naming the mismatch, when the latents (or stored audio features) do not fit the config."""
     if config.data.get("features_dir", ""):
         features.check_features(config)
@@ -88,3 +93,8 @@ def input_stream(config: ml_collections.ConfigDict, split: str, shard_index: int
 
 def model_inputs(batch: dict) -> dict:
     return {key: batch[key] for key in MOTION_INPUTS}
+
+
+def make_sampler(config: ml_collections.ConfigDict, workdir, writer) -> None:
+    """Stage 2 draws no pictures while it trains; its evaluators (config.evals) render."""
+    del config, workdir, writer

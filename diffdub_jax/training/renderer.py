@@ -1,5 +1,5 @@
-"""Stage 1's training pieces: the masked denoising step, its input stream and the sampler that
-renders a fixed held-out batch during training. `stages.RENDERER` hands them to the loop."""
+"""Stage 1 as a training Task (training.task): the masked denoising step, its input stream and
+the sampler that renders a fixed held-out batch during training."""
 
 from __future__ import annotations
 
@@ -12,15 +12,26 @@ from jax.experimental import multihost_utils
 import optax
 from PIL import Image
 
-from diffdub_jax.data import pipeline
+from diffdub_jax.data import datasets, pipeline
 from diffdub_jax.data.pixels import sample_grid
 from diffdub_jax.diffusion import losses
 from diffdub_jax.diffusion.schedule import Schedule
 from diffdub_jax.models import renderer as renderer_model
-from diffdub_jax.models.renderer import Renderer
+from diffdub_jax.models.renderer import Renderer, renderer_from_config
 from diffdub_jax.serving.renderer_service import RendererService
 from diffdub_jax.training.state import TrainState, apply_gradients
 from diffdub_jax.workdir import Workdir
+
+name = "renderer"
+build_model = renderer_from_config
+model_inputs = pipeline.renderer_inputs
+
+
+def check(config: ml_collections.ConfigDict) -> None:
+    """Fails before any device work when the model's sizes do not fit or the dataset is not built."""
+    renderer_from_config(config)
+    datasets.clip_source(config.data.name, "train", config.data.data_dir)
+
 
 def train_step(state: TrainState, batch: dict, rng: jax.Array, *, model: Renderer, schedule: Schedule,
                optimizer: optax.GradientTransformation, ema_decay: float, ema_warmup: bool = False,
