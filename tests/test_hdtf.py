@@ -1,6 +1,8 @@
 """The HDTF builder on a tiny HDTF made of real faces, in both forms users have (hdtf_fixtures.py)."""
 
 import json
+import os
+import socket
 import subprocess
 import sys
 
@@ -197,84 +199,99 @@ def test_metadata_quirks_are_read_and_bad_lines_reported(tmp_path):
                                                       "RD_crop_wh.txt:2"]
 
 
-# The `real` presets, with sizes shrunk only by overrides (as --config.<field>=... would).
+# The `real` presets, with sizes shrunk only by overrides (--config.<field>=...). Batches of 8:
+# one example per device of 2 processes x 4 CPU devices.
 RENDERER_OVERRIDES = {
-    "data.batch_size": 2, "data.image_size": 32, "data.cache_clips": 8,
+    "data.batch_size": 8, "data.image_size": 32, "data.cache_clips": 8,
     "model.channels": 16, "model.channel_mult": (1, 2), "model.encoder_channel_mult": (1, 2, 2),
     "model.num_res_blocks": 1, "model.attention_resolutions": (), "model.embed_channels": 32,
-    "diffusion.sample_steps": 2, "eval.lipsync_clips": 1, "eval.lipsync_frames": 4,
-    "train.num_steps": 2, "train.checkpoint_every": 2, "train.log_every": 1, "train.sample_every": 0,
+    "diffusion.sample_steps": 2, "train.num_steps": 2, "train.checkpoint_every": 2, "train.log_every": 1,
+    # the sampler and the reconstruction evaluator at the end of the run, as the preset runs them on a pod
+    "train.sample_every": 2, "evals.reconstruction.every": 2, "evals.reconstruction.batches": 1,
+    "evals.reconstruction.lipsync_clips": 1, "evals.reconstruction.lipsync_frames": 4,
 }
 MOTION_OVERRIDES = {
-    "data.batch_size": 2, "data.window_frames": 20, "data.num_reference_frames": 10,
+    "data.batch_size": 8, "data.window_frames": 20, "data.num_reference_frames": 10,
     "model.latent_dim": 32, "model.audio_dim": 32, "model.audio_layers": 3, "model.hidden_units": 32,
     "model.kernel_size": 5, "model.reference_blocks": 1, "model.speech_blocks": 1, "model.decoder_blocks": 1,
     "model.cross_attention_heads": 2, "train.num_steps": 2, "train.checkpoint_every": 2, "train.log_every": 1,
+    "evals.dubbing.every": 0,
 }
 
 
-def _train_twice(config, workdir):
-    """Trains num_steps, then resumes for one more; returns the steps checkpointed."""
-    from diffdub_jax import stages  # pylint: disable=import-outside-toplevel
-    from diffdub_jax.workdir import Workdir  # pylint: disable=import-outside-toplevel
+def _flags(overrides: dict) -> list[str]:
+    return [f"--config.{key}={value}" for key, value in overrides.items()]
 
-    stages.train(config, workdir)
-    config.train.num_steps += 1
-    state = stages.train(config, workdir)
-    return int(state.step), Workdir(workdir)
+
+def _run(*args: str, processes: int = 1, timeout: int = 900) -> list[str]:
+    """`python -m diffdub_jax.<args>` as typed, as `processes` processes of 4 CPU devices meeting at
+    a coordinator; asserts each exits 0 without a traceback and returns their stderr."""
+    env = dict(os.environ, JAX_PLATFORMS="cpu",
+               XLA_FLAGS=f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count=4")
+    command = [sys.executable, "-m", f"diffdub_jax.{args[0]}", *args[1:]]
+    if processes > 1:
+        with socket.socket() as probe:
+            probe.bind(("localhost", 0))
+            port = probe.getsockname()[1]
+        command += [f"--coordinator_address=localhost:{port}", f"--num_processes={processes}"]
+    workers = [subprocess.Popen(command + ([f"--process_id={i}"] if processes > 1 else []), env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(processes)]
+    outputs = [worker.communicate(timeout=timeout) for worker in workers]
+    for worker, (_, stderr) in zip(workers, outputs):
+        assert worker.returncode == 0 and "Traceback" not in stderr, f"{args[0]}: {stderr[-3000:]}"
+    return [stdout for stdout, _ in outputs]
 
 
 @pytest.mark.slow
-def test_the_real_presets_train_on_hdtf_and_dub_its_held_out_clips(hdtf_release, tmp_path):
+def test_the_readme_hdtf_recipe_walked_through_its_commands(tmp_path):
+    """The README's HDTF recipe as a user types it, on a tiny release of real faces: the `real`
+    presets shrunk only by --config overrides, pod steps as 2 processes of 4 CPU devices."""
     transformers = pytest.importorskip("transformers")
-    from conftest import load_config  # pylint: disable=import-outside-toplevel
-    from diffdub_jax.evaluation.dubbing import evaluate_dubbing  # pylint: disable=import-outside-toplevel
-    from diffdub_jax.training.features import extract_audio_features  # pylint: disable=import-outside-toplevel
-    from diffdub_jax.training.latents import extract_latents  # pylint: disable=import-outside-toplevel
+    written = write_hdtf_release(str(tmp_path / "manual"))
+    data_dir, renderer, motion = str(tmp_path / "tfds"), str(tmp_path / "renderer"), str(tmp_path / "motion")
+    printed = _run("prepare_data", "--dataset=hdtf", f"--manual_dir={tmp_path / 'manual'}", f"--data_dir={data_dir}")
+    assert f"test: {len(written['test_clips'])} clips built" in printed[0]
+    renderer_flags = ["--config=configs/renderer.py", *_flags({**RENDERER_OVERRIDES, "data.data_dir": data_dir})]
 
-    written, data_dir = hdtf_release
-    renderer = load_config("renderer", "real")
-    renderer.update_from_flattened_dict({**RENDERER_OVERRIDES, "data.data_dir": data_dir})
-    assert renderer.data.name == "hdtf"
-    step, _ = _train_twice(renderer, str(tmp_path / "renderer"))
-    assert step == 3
-    # Stage 1's evaluation as a user types it, on a set without the synthetic set's true mouth.
-    overrides = [f"--config.{key}={value}" for key, value in {**RENDERER_OVERRIDES, "data.data_dir": data_dir}.items()]
-    evaluated = subprocess.run([sys.executable, "-m", "diffdub_jax.evaluate", "--config=configs/renderer.py",
-                                f"--workdir={tmp_path / 'renderer'}", "--batches=1", *overrides],
-                               capture_output=True, text=True, check=False)
-    assert evaluated.returncode == 0 and "Traceback" not in evaluated.stderr, evaluated.stderr[-3000:]
-    scores = json.loads((tmp_path / "renderer" / "reconstruction.json").read_text())
-    assert scores["outside_mask_identical"] and "true_latents_lipsync_r" not in scores
-    assert scores["true_latents_texture_ratio"] > 0
+    _run("train", *renderer_flags, f"--workdir={renderer}", processes=2)
+    assert (tmp_path / "renderer" / "samples" / "step_00000002.png").is_file()
+    in_training = json.loads((tmp_path / "renderer" / "evals" / "reconstruction" / "step_00000002" /
+                              "reconstruction.json").read_text())
+    _run("evaluate", *renderer_flags, f"--workdir={renderer}")
+    evaluated = json.loads((tmp_path / "renderer" / "eval" / "reconstruction" / "reconstruction.json").read_text())
+    assert evaluated["outside_mask_identical"] and "true_latents_lipsync_r" not in evaluated  # HDTF: no true mouth
+    assert evaluated["edit_region_psnr"] == pytest.approx(in_training["edit_region_psnr"], abs=1e-3)
 
-    latents_dir = str(tmp_path / "latents")
-    counts = extract_latents(str(tmp_path / "renderer"), latents_dir, batch_size=16)
-    assert counts == {"train": 3, "test": 3}
-
+    latents = str(tmp_path / "latents")
+    _run("extract_latents", f"--renderer_workdir={renderer}", f"--output={latents}", "--batch_size=16", processes=2)
     hubert_dir = str(tmp_path / "hubert")  # a tiny HuBERT-large layout of random weights
     transformers.HubertModel(transformers.HubertConfig(
         hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64, conv_dim=(16,) * 7,
         num_conv_pos_embedding_groups=4, num_conv_pos_embeddings=7, feat_extract_norm="layer",
         do_stable_layer_norm=True, conv_bias=True)).save_pretrained(hubert_dir)
-    motion = load_config("motion", "real")
-    assert motion.audio.frontend == "hubert"
-    motion.update_from_flattened_dict({**MOTION_OVERRIDES, "data.data_dir": data_dir, "data.latents_dir": latents_dir,
-                                       "audio.hubert_dir": hubert_dir,
-                                       "data.features_dir": str(tmp_path / "features")})
-    assert extract_audio_features(motion, motion.data.features_dir) == counts
-    step, _ = _train_twice(motion, str(tmp_path / "motion"))
-    assert step == 3
+    features = str(tmp_path / "features")
+    motion_flags = ["--config=configs/motion.py", *_flags({
+        **MOTION_OVERRIDES, "data.data_dir": data_dir, "data.latents_dir": latents, "audio.hubert_dir": hubert_dir,
+        "data.features_dir": features})]
+    _run("extract_audio_features", *motion_flags, f"--output={features}", processes=2)
+    refused = subprocess.run([sys.executable, "-m", "diffdub_jax.train", *motion_flags, f"--workdir={motion}",
+                              "--config.evals.motion_lipsync.every=1"], capture_output=True, text=True, check=False)
+    assert refused.returncode == 1 and refused.stderr.strip().splitlines()[-1].startswith(
+        "train: evals.motion_lipsync: a motion_lipsync evaluator runs on the synthetic set"), refused.stderr[-2000:]
+    _run("train", *motion_flags, f"--workdir={motion}", processes=2)
 
-    # Held-out clips dubbed through infer's pipeline (with their own audio and with each other's)
-    # and scored: the paper's table on the built test split (short cuts of two clips).
-    table = evaluate_dubbing(str(tmp_path / "renderer"), str(tmp_path / "motion"), str(tmp_path / "eval"),
-                             dataset="hdtf", data_dir=data_dir, max_clips=2, max_frames=20)
+    evaluation = tmp_path / "eval_test"
+    _run("evaluate", *renderer_flags, f"--workdir={renderer}", f"--motion_workdir={motion}", "--split=test",
+         f"--output={evaluation}", "--max_clips=2", "--max_frames=20", f"--hubert_dir={hubert_dir}")
+    table = json.loads((evaluation / "metrics.json").read_text())
     assert table["clips"] == 2 and set(table["cross_audio_pairs"]) <= set(written["test_clips"])
     assert {"psnr", "edit_ssim", "lmd"} <= set(table["reconstruction"]["mean"]) <= set(table["cross_audio"]["mean"])
-    for clip in table["cross_audio_pairs"]:
-        dubbed = video.probe_video(str(tmp_path / "eval" / "reconstruction" / f"{clip}.mp4"))
-        assert dubbed.num_frames == 20 and dubbed.fps == FPS and dubbed.has_audio
+    clip = sorted(table["cross_audio_pairs"])[0]
+    source = evaluation / "sources" / f"{clip}.mp4"
+    _run("infer", f"--video={source}", f"--output={tmp_path / 'dubbed.mp4'}", f"--renderer_workdir={renderer}",
+         f"--motion_workdir={motion}", f"--hubert_dir={hubert_dir}")
+    dubbed, original = video.probe_video(str(tmp_path / "dubbed.mp4")), video.probe_video(str(source))
+    assert (dubbed.num_frames, dubbed.fps, dubbed.has_audio) == (original.num_frames, original.fps, True)
 
 
 def test_prepare_data_says_what_to_download_and_writes_nothing(tmp_path):
