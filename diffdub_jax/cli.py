@@ -61,7 +61,7 @@ def run(main: Callable[[list[str]], None]) -> None:
 
 def _command_name() -> str:
     """'train' for `python -m diffdub_jax.train`, 'convert' for the convert package."""
-    name = getattr(sys.modules.get("__main__"), "__spec__", None)
-    name = name.name if name else os.path.basename(sys.argv[0])
-    parts = name.removesuffix(".__main__").split(".")
-    return parts[-1].removesuffix(".py")
+    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+    if spec is None:  # python path/to/script.py
+        return os.path.basename(sys.argv[0]).removesuffix(".py")
+    return spec.name.removesuffix(".__main__").split(".")[-1]

@@ -52,11 +52,11 @@ flags.mark_flags_as_required(["config", "workdir"])
 
 def evaluate_both_stages(config) -> None:
     """The paper's table: `evaluation.dubbing` over the renderer's dataset split."""
+    scorer = score.make_scorer(_LPIPS_BACKBONE.value, _LPIPS_NET.value, _SYNCNET.value, _FID_INCEPTION.value)
     result = dubbing.evaluate_dubbing(
         DubbingModels.load(_WORKDIR.value, _MOTION.value, hubert_dir=_HUBERT.value), _OUTPUT.value or "eval_dubbing",
         dataset=config.data.name, data_dir=config.data.data_dir, split=_SPLIT.value or "test", seed=_SEED.value,
-        max_clips=_MAX_CLIPS.value, max_frames=_MAX_FRAMES.value, settings=_SETTINGS.value,
-        scorer=score.make_scorer(_LPIPS_BACKBONE.value, _LPIPS_NET.value, _SYNCNET.value, _FID_INCEPTION.value))
+        max_clips=_MAX_CLIPS.value, max_frames=_MAX_FRAMES.value, settings=_SETTINGS.value, scorer=scorer)
     for setting in _SETTINGS.value:
         print(f"## {setting}\n{score.table(result[setting])}\n")
 

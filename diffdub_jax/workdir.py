@@ -157,11 +157,14 @@ class Workdir:
             manager.close()
 
     def _restore_latest(self, item: str, args) -> Any:
+        """item of the latest checkpoint, restored with args (or args(the item's metadata))."""
         manager = ocp.CheckpointManager(self.checkpoints, item_names=ITEMS)
         try:
             step = manager.latest_step()
             if step is None:
                 raise MissingFileError(f"{self.path}: no checkpoint found under {self.checkpoints}")
+            if callable(args):
+                args = args(ocp.StandardCheckpointHandler().metadata(epath.Path(self.checkpoints) / str(step) / item))
             return manager.restore(step, args=ocp.args.Composite(**{item: args}))[item]
         finally:
             manager.close()  # release its background threads; inference may restore several workdirs
@@ -175,7 +178,14 @@ class Workdir:
         latest checkpoint, for inference or init_from, on this process's first device: a checkpoint
         written on another platform (converted on a CPU, run on a GPU) restores too."""
         here = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
-        state = self._restore_latest("state", ocp.args.StandardRestore(fallback_sharding=here))
+
+        def on_this_device(metadata) -> ocp.args.StandardRestore:
+            # every leaf whole on this process's device: a checkpoint written by several processes
+            # would otherwise come back sharded over all of them, which one process cannot read
+            return ocp.args.StandardRestore(jax.tree_util.tree_map(
+                lambda leaf: jax.ShapeDtypeStruct(leaf.shape, leaf.dtype, sharding=here), metadata))
+
+        state = self._restore_latest("state", on_this_device)
         return {"params": state["ema_params" if use_ema else "params"], "batch_stats": state.get("batch_stats", {})}
 
     def inference_config(self, stage: str) -> ml_collections.ConfigDict:

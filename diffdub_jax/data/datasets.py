@@ -41,6 +41,15 @@ class _KeepEncoded(tfds.decode.Decoder):
         return serialized
 
 
+def _builder(name: str, data_dir: str):
+    """The TFDS builder of one of the project's datasets; InvalidInputError naming them for another name."""
+    try:
+        return tfds.builder(name, data_dir=data_dir)
+    except tfds.core.registered.DatasetNotFoundError:
+        raise InvalidInputError(f"no dataset {name!r}; the project builds synthetic_talking_faces/small, "
+                                f"synthetic_talking_faces/64px, synthetic_talking_faces/256px, hdtf and hdtf/512px") from None
+
+
 def prepare(name: str, data_dir: str = DEFAULT_DATA_DIR, *, manual_dir: str | None = None,
             beam_args: list[str] | None = None) -> tfds.core.DatasetBuilder:
     """Builds dataset `name` ('synthetic_talking_faces/small', 'hdtf', ...) once; later calls
@@ -48,7 +57,7 @@ def prepare(name: str, data_dir: str = DEFAULT_DATA_DIR, *, manual_dir: str | No
     these pipeline options (`[]`: the local DirectRunner; `--runner=DataflowRunner ...`), else on
     the local cores. A builder that reports a build summary (HDTF: clips built and skipped, with
     reasons) gets it written to `<its data dir>/build_summary.json`."""
-    builder = tfds.builder(name, data_dir=data_dir)
+    builder = _builder(name, data_dir)
     if builder.is_prepared():
         return builder
     instructions = getattr(builder, "MANUAL_DOWNLOAD_INSTRUCTIONS", None)
@@ -77,13 +86,13 @@ def prepare(name: str, data_dir: str = DEFAULT_DATA_DIR, *, manual_dir: str | No
 
 def build_summary(name: str, data_dir: str = DEFAULT_DATA_DIR) -> dict | None:
     """The summary `prepare` wrote for dataset `name`, or None (a builder without one)."""
-    path = epath.Path(tfds.builder(name, data_dir=data_dir).data_dir) / BUILD_SUMMARY
+    path = epath.Path(_builder(name, data_dir).data_dir) / BUILD_SUMMARY
     return json.loads(path.read_text()) if path.exists() else None
 
 
 def clip_source(name: str, split: str, data_dir: str = DEFAULT_DATA_DIR):
     """Random-access clips of a prepared dataset; frames['image'] holds PNG bytes."""
-    builder = tfds.builder(name, data_dir=data_dir)
+    builder = _builder(name, data_dir)
     if not builder.is_prepared():
         raise MissingFileError(
             f"dataset {name} is not prepared under {data_dir}: run `python -m "
@@ -96,7 +105,7 @@ def clip_source(name: str, split: str, data_dir: str = DEFAULT_DATA_DIR):
 def dataset_version(name: str, data_dir: str = DEFAULT_DATA_DIR) -> str:
     """The version of dataset `name` that clip_source reads from data_dir (the builder's current
     one): recorded with each checkpoint, so a run is never resumed on data it was not trained on."""
-    return str(tfds.builder(name, data_dir=data_dir).version)
+    return str(_builder(name, data_dir).version)
 
 
 def decode_frame(png: bytes) -> np.ndarray:

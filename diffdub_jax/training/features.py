@@ -15,6 +15,7 @@ from __future__ import annotations
 import ml_collections
 from tqdm import tqdm
 
+from diffdub_jax.errors import InvalidInputError
 from diffdub_jax import distributed
 from diffdub_jax.data import datasets, record_store
 from diffdub_jax.serving.audio_frontend import AudioFrontend
@@ -48,8 +49,8 @@ def check_features(config: ml_collections.ConfigDict) -> None:
     """Fails early, naming the mismatch, when data.features_dir does not fit the config."""
     info = record_store.audio_features(config.data.features_dir).read_info()
     if info.dataset != config.data.name:
-        raise ValueError(f"{config.data.features_dir} was extracted from {info.dataset!r}, not data.name "
+        raise InvalidInputError(f"{config.data.features_dir} was extracted from {info.dataset!r}, not data.name "
                          f"{config.data.name!r}")
     if (info.audio_dim, info.audio_layers) != (config.model.audio_dim, config.model.audio_layers):
-        raise ValueError(f"{config.data.features_dir} holds {info.audio_layers} states of {info.audio_dim} values; "
+        raise InvalidInputError(f"{config.data.features_dir} holds {info.audio_layers} states of {info.audio_dim} values; "
                          f"the model reads {config.model.audio_layers} of {config.model.audio_dim}")

@@ -30,6 +30,7 @@ from jax.experimental import multihost_utils
 from tensorboardX import SummaryWriter
 from tqdm import tqdm
 
+from diffdub_jax.errors import InvalidInputError
 from diffdub_jax import distributed, parallel
 from diffdub_jax.data import datasets
 from diffdub_jax.training.state import TrainState, create_state, learning_rate_schedule, make_optimizer
@@ -144,7 +145,7 @@ def run_stage(stage: Task, config: ml_collections.ConfigDict, workdir: str, *,
     mesh = parallel.make_mesh()
     process, processes = jax.process_index(), jax.process_count()
     if config.data.batch_size % (mesh.size) != 0:
-        raise ValueError(f"data.batch_size {config.data.batch_size} must be a multiple of the "
+        raise InvalidInputError(f"data.batch_size {config.data.batch_size} must be a multiple of the "
                          f"{mesh.size} devices")
     host_config = config.copy_and_resolve_references()
     host_config.data.batch_size = config.data.batch_size // processes

@@ -12,6 +12,7 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 
+from diffdub_jax.errors import InvalidInputError
 from diffdub_jax.data import pipeline, record_store
 from diffdub_jax.training import features
 from diffdub_jax.models import motion as motion_model
@@ -63,14 +64,14 @@ def check(config: ml_collections.ConfigDict) -> None:
     if config.data.get("features_dir", ""):
         features.check_features(config)
     if not config.data.latents_dir:
-        raise ValueError("data.latents_dir is empty: extract stage-1 latents first "
+        raise InvalidInputError("data.latents_dir is empty: extract stage-1 latents first "
                          "(python -m diffdub_jax.extract_latents) and pass --config.data.latents_dir=DIR")
     info = record_store.latents(config.data.latents_dir).read_info()
     if info.latent_dim != config.model.latent_dim:
-        raise ValueError(f"{config.data.latents_dir} holds {info.latent_dim}-d latents but model.latent_dim is "
+        raise InvalidInputError(f"{config.data.latents_dir} holds {info.latent_dim}-d latents but model.latent_dim is "
                          f"{config.model.latent_dim}; set --config.model.latent_dim={info.latent_dim}")
     if info.dataset != config.data.name:
-        raise ValueError(f"{config.data.latents_dir} was extracted from {info.dataset!r}, not data.name "
+        raise InvalidInputError(f"{config.data.latents_dir} was extracted from {info.dataset!r}, not data.name "
                          f"{config.data.name!r}")
 
 

@@ -10,6 +10,8 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 
+from diffdub_jax.errors import InvalidInputError
+
 
 @flax.struct.dataclass
 class TrainState:
@@ -28,7 +30,7 @@ def learning_rate_schedule(train: ml_collections.ConfigDict) -> optax.ScalarOrSc
         return train.learning_rate
     if kind == "cosine":
         return optax.cosine_decay_schedule(train.learning_rate, train.num_steps, alpha=0.1)
-    raise ValueError(f"unknown lr_schedule {kind!r}; choose 'constant' or 'cosine'")
+    raise InvalidInputError(f"unknown lr_schedule {kind!r}; choose 'constant' or 'cosine'")
 
 
 def make_optimizer(train: ml_collections.ConfigDict) -> optax.GradientTransformation:

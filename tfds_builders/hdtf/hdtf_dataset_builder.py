@@ -13,6 +13,7 @@ from etils import epath
 import tensorflow_datasets as tfds
 from absl import logging
 
+from diffdub_jax.errors import MissingFileError
 from tfds_builders.hdtf import clips, sources
 
 _DETECTOR = None  # one per worker process: dlib's models load once, not once per clip
@@ -101,9 +102,9 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     def _split_generators(self, dl_manager: tfds.download.DownloadManager):
         found, problems = sources.find_clips(os.fspath(dl_manager.manual_dir))
         if not found:
-            raise FileNotFoundError(f"no HDTF clip in {dl_manager.manual_dir}: neither source videos named in "
-                                    f"{sources.metadata.METADATA_DIR}/*.txt nor cut clips <GROUP>_<Name>_<index>.mp4 "
-                                    f"({len(problems)} problems: {problems[:3]})")
+            raise MissingFileError(f"no HDTF clip in {dl_manager.manual_dir}: neither source videos named in "
+                                   f"{sources.metadata.METADATA_DIR}/*.txt nor cut clips <GROUP>_<Name>_<index>.mp4 "
+                                   f"({len(problems)} problems: {problems[:3]})")
         self.skipped.extend(problems)
         by_split = {"train": [], "test": []}
         for source in found:

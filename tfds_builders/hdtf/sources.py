@@ -12,6 +12,7 @@ import os
 import re
 
 from diffdub_jax.data import video
+from diffdub_jax.errors import MissingFileError
 from tfds_builders.hdtf import metadata
 from tfds_builders.hdtf.clips import ClipSource
 
@@ -47,7 +48,7 @@ def find_clips(manual_dir: str) -> tuple[list[ClipSource], list[tuple[str, str]]
     """Every clip the manual dir holds, by name, and (clip or file, reason) for what is listed in
     the metadata but absent, or cannot be read from the metadata."""
     if not os.path.isdir(manual_dir):
-        raise FileNotFoundError(f"HDTF manual dir {manual_dir} does not exist")
+        raise MissingFileError(f"HDTF manual dir {manual_dir} does not exist")
     videos = _videos(manual_dir)
     clips: dict[str, ClipSource] = {}
     problems: list[tuple[str, str]] = []
