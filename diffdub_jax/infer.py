@@ -2,53 +2,25 @@
 
     python -m diffdub_jax.infer --video=talk.mp4 --audio=speech.wav --output=dubbed.mp4 \
         --renderer_workdir=runs/renderer --motion_workdir=runs/motion
+
+Many videos with one load of the models: `python -m diffdub_jax.dub_batch`.
 """
 
 from absl import flags
 
-from diffdub_jax import cli
-from diffdub_jax.data.video import SCHEDULE_MODES
-from diffdub_jax.diffusion.ddim import SAMPLERS
+from diffdub_jax import cli, dub_flags
 from diffdub_jax.inference.dub import dub
-from diffdub_jax.inference.models import DubbingModels
-from diffdub_jax.serving.motion_service import REFERENCE_MODES
-from diffdub_jax.serving.renderer_service import COMPUTE_DTYPES, RenderOptions
 
 _VIDEO = flags.DEFINE_string("video", None, "Source video (any container/codec ffmpeg reads; local or gs://).")
 _AUDIO = flags.DEFINE_string("audio", None, "New speech (any audio or video file); default: the video's own track.")
 _OUTPUT = flags.DEFINE_string("output", None, "Output mp4 (written atomically; local or gs://).")
-_RENDERER = flags.DEFINE_string("renderer_workdir", None, "Stage-1 workdir (ours or converted official).")
-_MOTION = flags.DEFINE_string("motion_workdir", None, "Stage-2 workdir (ours or converted official).")
-_MODE = flags.DEFINE_enum("mode", "few_shot", REFERENCE_MODES,
-                          "Stage 2's references: 3 s of frames from the reference frame on, or that frame alone.")
-_REFERENCE = flags.DEFINE_string("reference", "auto", "Reference frame: auto (frontal, mouth closed), first (the "
-                                 "first frame with a face, as the release) or a frame index.")
-_EXTEND = flags.DEFINE_enum("extend", "pingpong", SCHEDULE_MODES, "How the video follows longer audio.")
-_FACE = flags.DEFINE_integer("face_index", 0, "Which face to dub, by size (0 = largest).")
-_BATCH = flags.DEFINE_integer("batch_size", 16, "Frames rendered per batch.")
-_CROP_SCALE = flags.DEFINE_float("crop_scale", None, "Crop side / face box size; default: the framing the renderer "
-                                  "was trained with (saved in its checkpoint; 1.6 for the release's).")
-_SEED = flags.DEFINE_integer("seed", 0, "Seed of the shared DDIM start noise.")
-_HUBERT = flags.DEFINE_string("hubert_dir", None, "HuBERT folder (config.json + weights) for a motion model on HuBERT "
-                              "features; default: the one its checkpoint names (checkpoints/chinese-hubert-large, "
-                              "from the current directory).")
-_DTYPE = flags.DEFINE_enum("compute_dtype", None, COMPUTE_DTYPES, "The renderer's compute dtype (default: the "
-                           "checkpoint's, float32); bfloat16 about halves the render time on GPUs and TPUs.")
-_SAMPLER = flags.DEFINE_enum("sampler", None, sorted(SAMPLERS), "Sampler (default: the checkpoint's; the release's "
-                             "ddim for converted weights).")
-_STEPS = flags.DEFINE_integer("sample_steps", None, "Sampler steps (default: the checkpoint's; 20 for the release).",
-                             lower_bound=1)
-flags.mark_flags_as_required(["video", "output", "renderer_workdir", "motion_workdir"])
+flags.mark_flags_as_required(["video", "output"])
 
 
 def main(argv):
     del argv
-    options = RenderOptions(_DTYPE.value, _SAMPLER.value, _STEPS.value)
-    models = DubbingModels.load(_RENDERER.value, _MOTION.value, _BATCH.value, hubert_dir=_HUBERT.value,
-                                render_options=options)
-    result = dub(_VIDEO.value, _OUTPUT.value, models, audio_path=_AUDIO.value, mode=_MODE.value,
-                 reference=_REFERENCE.value, extend=_EXTEND.value, face_index=_FACE.value, seed=_SEED.value,
-                 crop_scale=_CROP_SCALE.value)
+    result = dub(_VIDEO.value, _OUTPUT.value, dub_flags.load_models(), audio_path=_AUDIO.value,
+                 **dub_flags.dub_options())
     print(result.timing_table())
     print(f"wrote {result.output}: {result.num_frames} frames at {result.fps:g} fps, {result.width}x{result.height}, "
           f"{result.frames_with_face} with the face re-rendered; reference frame {result.reference_frame}")
