@@ -7,7 +7,7 @@ from absl import flags
 
 from diffdub_jax.data.video import SCHEDULE_MODES
 from diffdub_jax.diffusion.ddim import SAMPLERS
-from diffdub_jax.inference.models import DubbingModels
+from diffdub_jax.inference.models import DubbingModels, ModelSpec
 from diffdub_jax.serving.motion_service import REFERENCE_MODES
 from diffdub_jax.serving.renderer_service import COMPUTE_DTYPES, RenderOptions
 
@@ -35,10 +35,15 @@ _STEPS = flags.DEFINE_integer("sample_steps", None, "Sampler steps (default: the
 flags.mark_flags_as_required(["renderer_workdir", "motion_workdir"])
 
 
+def model_spec() -> ModelSpec:
+    """Both stages as the flags name them."""
+    return ModelSpec(_RENDERER.value, _MOTION.value, _BATCH.value, _HUBERT.value,
+                     RenderOptions(_DTYPE.value, _SAMPLER.value, _STEPS.value))
+
+
 def load_models() -> DubbingModels:
     """Both stages as the flags name them (checked at once; weights load on first use)."""
-    return DubbingModels.load(_RENDERER.value, _MOTION.value, _BATCH.value, hubert_dir=_HUBERT.value,
-                              render_options=RenderOptions(_DTYPE.value, _SAMPLER.value, _STEPS.value))
+    return model_spec().load()
 
 
 def dub_options() -> dict:

@@ -5,11 +5,13 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from diffdub_jax.data import video
 from diffdub_jax.errors import InvalidInputError
-from diffdub_jax.inference.batch import read_manifest
+from diffdub_jax.inference.batch import read_manifest, run_jobs, run_jobs_on_beam
+from diffdub_jax.inference.models import ModelSpec
 from hdtf_fixtures import talking_video
 from renderer_fixtures import random_stages
 
@@ -65,3 +67,26 @@ def test_four_jobs_one_corrupt_three_dubs_its_error_recorded_and_a_rerun_writes_
     assert (summary["dubbed"], summary["skipped"], summary["failed"]) == (0, 3, 1)
     assert {path: path.stat().st_mtime_ns for path in outputs.values()} == written
     assert sorted(path.name for path in (tmp_path / "out").iterdir()) == ["anna.mp4", "ben.mp4", "summary.json"]
+
+
+@pytest.mark.slow
+def test_the_beam_direct_runner_writes_the_same_frames_as_the_in_process_run(tmp_path):
+    pytest.importorskip("apache_beam")
+    renderer, motion = random_stages(tmp_path / "stages")
+    for name in ("anna", "ben"):
+        talking_video(str(tmp_path / f"{name}.mp4"), 0.4, fps=25, motion_seed=len(name))
+    (tmp_path / "jobs.jsonl").write_text('{"video": "anna.mp4"}\n{"video": "ben.mp4", "audio": "anna.mp4"}\n')
+    spec = ModelSpec(renderer, motion)
+    runs = {}
+    for how in ("local", "beam"):
+        jobs = read_manifest(str(tmp_path / "jobs.jsonl"), str(tmp_path / how))
+        if how == "local":
+            runs[how] = run_jobs(jobs, spec.load(), str(tmp_path / how), reference="first")
+        else:
+            runs[how] = run_jobs_on_beam(jobs, spec, str(tmp_path / how), ["--runner=DirectRunner"],
+                                         reference="first")
+        assert runs[how]["dubbed"] == 2, runs[how]
+    for name in ("anna", "ben"):
+        local, beam = (list(video.read_frames(str(tmp_path / how / f"{name}.mp4"))) for how in ("local", "beam"))
+        assert len(local) == len(beam) == 10
+        np.testing.assert_array_equal(np.stack(local), np.stack(beam))

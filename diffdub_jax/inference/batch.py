@@ -24,7 +24,7 @@ from tqdm import tqdm
 from diffdub_jax.data import files
 from diffdub_jax.errors import InvalidInputError, MissingFileError, UserError
 from diffdub_jax.inference.dub import dub
-from diffdub_jax.inference.models import DubbingModels
+from diffdub_jax.inference.models import DubbingModels, ModelSpec
 
 SUMMARY = "summary.json"
 COLUMNS = ("video", "audio", "output")
@@ -86,34 +86,71 @@ def read_manifest(path: str, output_dir: str) -> list[Job]:
     return jobs
 
 
+def dub_job(job: Job, models: DubbingModels, *, overwrite: bool = False, **options) -> dict:
+    """One job's summary entry: dubbed (frames, fps), skipped (its output exists) or failed (the
+    error in one line: a bad input's message, or a bug's type and message, logged with its trace)."""
+    entry = {"video": job.video, "audio": job.audio, "output": job.output}
+    tick = time.perf_counter()
+    if not overwrite and epath.Path(job.output).is_file():
+        entry["status"] = "skipped"
+    else:
+        try:
+            if not files.is_url(job.output):
+                os.makedirs(os.path.dirname(os.path.abspath(job.output)), exist_ok=True)
+            result = dub(job.video, job.output, models, audio_path=job.audio, **options)
+            entry.update(status="dubbed", frames=result.num_frames, fps=result.fps)
+        except UserError as error:
+            entry.update(status="failed", error=str(error))
+        except Exception as error:  # pylint: disable=broad-except  # a bug in one job must not end the batch
+            logging.error("job %s failed:\n%s", job.video, traceback.format_exc())
+            entry.update(status="failed", error=f"{type(error).__name__}: {error}")
+    entry["seconds"] = round(time.perf_counter() - tick, 2)
+    return entry
+
+
+def write_summary(entries: Sequence[dict], output_dir: str) -> dict:
+    """The jobs' entries (in manifest order) and their counts, written to output_dir/SUMMARY."""
+    counts = {status: sum(entry["status"] == status for entry in entries) for status in ("dubbed", "skipped", "failed")}
+    summary = {**counts, "jobs": list(entries)}
+    epath.Path(output_dir).mkdir(parents=True, exist_ok=True)
+    files.write_json(str(epath.Path(output_dir) / SUMMARY), summary)
+    return summary
+
+
 def run_jobs(jobs: Sequence[Job], models: DubbingModels, output_dir: str, *, overwrite: bool = False,
              **options) -> dict:
-    """Dubs each job (options: `dub`'s), skipping written outputs unless overwrite; writes and
-    returns the summary: per job its status ('dubbed', 'skipped' or 'failed'), output and seconds,
-    or its error; and the counts."""
-    os.makedirs(output_dir, exist_ok=True)
-    results = []
+    """Dubs the jobs one after another with one set of models (options: `dub`'s); returns and
+    writes the summary."""
+    entries = []
     progress = tqdm(jobs, desc="jobs", unit="job")
     for job in progress:
-        entry = {"video": job.video, "audio": job.audio, "output": job.output}
-        tick = time.perf_counter()
-        if not overwrite and epath.Path(job.output).is_file():
-            entry["status"] = "skipped"
-        else:
-            try:
-                if not files.is_url(job.output):
-                    os.makedirs(os.path.dirname(os.path.abspath(job.output)), exist_ok=True)
-                result = dub(job.video, job.output, models, audio_path=job.audio, **options)
-                entry.update(status="dubbed", frames=result.num_frames, fps=result.fps)
-            except UserError as error:
-                entry.update(status="failed", error=str(error))
-            except Exception as error:  # pylint: disable=broad-except  # a bug in one job must not end the batch
-                logging.error("job %s failed:\n%s", job.video, traceback.format_exc())
-                entry.update(status="failed", error=f"{type(error).__name__}: {error}")
-        entry["seconds"] = round(time.perf_counter() - tick, 2)
-        results.append(entry)
-        progress.set_postfix(failed=sum(r["status"] == "failed" for r in results))
-    counts = {status: sum(r["status"] == status for r in results) for status in ("dubbed", "skipped", "failed")}
-    summary = {**counts, "jobs": results}
-    files.write_json(os.path.join(output_dir, SUMMARY), summary)
-    return summary
+        entries.append(dub_job(job, models, overwrite=overwrite, **options))
+        progress.set_postfix(failed=sum(entry["status"] == "failed" for entry in entries))
+    return write_summary(entries, output_dir)
+
+
+def run_jobs_on_beam(jobs: Sequence[Job], spec: ModelSpec, output_dir: str, beam_args: Sequence[str] = (), *,
+                     overwrite: bool = False, **options) -> dict:
+    """The same jobs as an Apache Beam pipeline (DirectRunner by default; Dataflow, Spark or Flink
+    by beam_args): each worker loads the models once, the summary is written as run_jobs writes it."""
+    try:
+        import apache_beam as beam  # pylint: disable=import-outside-toplevel
+    except ImportError as error:
+        raise MissingFileError("dub_batch --beam needs apache-beam: pip install -e '.[beam]'") from error
+
+    class DubJobs(beam.DoFn):
+        def setup(self):
+            self.models = spec.load()  # pylint: disable=attribute-defined-outside-init
+
+        def process(self, numbered):
+            number, job = numbered
+            yield number, dub_job(job, self.models, overwrite=overwrite, **options)
+
+    with beam.Pipeline(options=beam.options.pipeline_options.PipelineOptions(flags=list(beam_args))) as pipeline:
+        _ = (pipeline
+             | "jobs" >> beam.Create(list(enumerate(jobs)))
+             | "dub" >> beam.ParDo(DubJobs())
+             | "all" >> beam.combiners.ToList()
+             | "summary" >> beam.Map(lambda numbered: write_summary([entry for _, entry in sorted(numbered)],
+                                                                     output_dir)))
+    return json.loads(epath.Path(output_dir, SUMMARY).read_text())

@@ -38,3 +38,19 @@ class DubbingModels:
         frontend = AudioFrontend(motion.config.audio, hubert_dir)
         frontend.check(motion.config.model)
         return cls(renderer, motion, frontend)
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSpec:
+    """What DubbingModels.load takes, as a value: a Beam worker receives it and loads the models
+    once (DoFn.setup), where the models themselves would not pickle."""
+
+    renderer_workdir: str
+    motion_workdir: str
+    batch_size: int = 16
+    hubert_dir: str | None = None
+    render_options: RenderOptions | None = None
+
+    def load(self) -> DubbingModels:
+        return DubbingModels.load(self.renderer_workdir, self.motion_workdir, self.batch_size,
+                                  hubert_dir=self.hubert_dir, render_options=self.render_options)
