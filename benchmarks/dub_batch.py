@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 
-from absl import app, flags
+from absl import app, flags, logging
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "tests"))  # fixtures: clips, stages
 
@@ -36,6 +36,7 @@ def _timed(command: list[str]) -> float:
 
 def main(argv):
     del argv
+    logging.set_verbosity(logging.WARNING)
     from hdtf_fixtures import talking_video  # pylint: disable=import-outside-toplevel
     from renderer_fixtures import random_stages  # pylint: disable=import-outside-toplevel
 
