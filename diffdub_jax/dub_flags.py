@@ -8,6 +8,7 @@ from absl import flags
 from diffdub_jax.data.video import SCHEDULE_MODES
 from diffdub_jax.diffusion.ddim import SAMPLERS
 from diffdub_jax.inference.models import DubbingModels, ModelSpec
+from diffdub_jax.inference.prepared import DEFAULT_MAX_BYTES, PreparedVideos, default_cache_dir
 from diffdub_jax.serving.motion_service import REFERENCE_MODES
 from diffdub_jax.serving.renderer_service import COMPUTE_DTYPES, RenderOptions
 
@@ -32,6 +33,11 @@ _SAMPLER = flags.DEFINE_enum("sampler", None, sorted(SAMPLERS), "Sampler (defaul
                              "ddim for converted weights).")
 _STEPS = flags.DEFINE_integer("sample_steps", None, "Sampler steps (default: the checkpoint's; 20 for the release).",
                               lower_bound=1)
+_PREPARED_DIR = flags.DEFINE_string("prepared_videos_dir", default_cache_dir(),
+                                    "Where each video's preparation (frames, face track, crops, reference codes) is "
+                                    "kept for its next dub ('' keeps nothing).")
+_PREPARED_GB = flags.DEFINE_float("prepared_videos_max_gb", DEFAULT_MAX_BYTES / 2**30,
+                                  "Size bound of --prepared_videos_dir; least recently used entries go first.")
 flags.mark_flags_as_required(["renderer_workdir", "motion_workdir"])
 
 
@@ -48,5 +54,7 @@ def load_models() -> DubbingModels:
 
 def dub_options() -> dict:
     """`inference.dub.dub`'s keyword options as the flags set them."""
+    prepared = (PreparedVideos(_PREPARED_DIR.value, int(_PREPARED_GB.value * 2**30)) if _PREPARED_DIR.value
+                else None)
     return {"mode": _MODE.value, "reference": _REFERENCE.value, "extend": _EXTEND.value, "face_index": _FACE.value,
-            "seed": _SEED.value, "crop_scale": _CROP_SCALE.value}
+            "seed": _SEED.value, "crop_scale": _CROP_SCALE.value, "prepared_videos": prepared}

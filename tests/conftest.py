@@ -71,6 +71,8 @@ def compilation_cache(tmp_path_factory):
     """Identical XLA programs (the same tiny model compiled by several tests) compile once."""
     import jax  # pylint: disable=import-outside-toplevel
 
+    # the commands' other caches (prepared videos) go under the session's folder, not the user's
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("cache_home"))
     cache = str(tmp_path_factory.mktemp("xla_cache"))
     os.environ["JAX_COMPILATION_CACHE_DIR"] = cache  # for test subprocesses too
     jax.config.update("jax_compilation_cache_dir", cache)

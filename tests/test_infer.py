@@ -13,7 +13,8 @@ import soundfile
 
 from conftest import load_config
 from diffdub_jax.data import audio, faces, masks, paste, video
-from diffdub_jax.inference.dub import NoFaceError, ReferenceFrameError, dub
+from diffdub_jax.inference.dub import ReferenceFrameError, dub
+from diffdub_jax.inference.prepared import NoFaceError
 from diffdub_jax.inference.models import DubbingModels
 from diffdub_jax.models.motion import build_motion_generator, init_variables
 from diffdub_jax.models.renderer import init_variables as init_renderer_variables

@@ -72,7 +72,8 @@ def _exact_fps(text: str) -> Fraction:
     return Fraction(value).limit_denominator(1001)
 
 
-def _check_input(path: str) -> None:
+def check_input(path: str) -> None:
+    """VideoError naming path unless it is a file (before anything reads it)."""
     if not os.path.exists(path):
         raise VideoError(f"{path}: no such file")
     if not os.path.isfile(path):
@@ -94,7 +95,7 @@ def probe_video(path: str) -> VideoInfo:
     colour conversion or piping, about 180 frames/s for 1080p H.264 on two cores (40 s for five
     minutes at 25 fps), a third of what read_frames costs and far below rendering a frame.
     """
-    _check_input(path)
+    check_input(path)
     command = [_ffmpeg(), "-nostdin", "-hide_banner", "-nostats", "-i", path, "-map", "0:v:0",
                "-fps_mode", "cfr", "-f", "null", "-progress", "pipe:1", "-"]
     result = subprocess.run(command, capture_output=True, text=True, errors="replace", check=False)
@@ -344,7 +345,7 @@ def extract_audio_track(video_path: str) -> np.ndarray:
     A header read first turns "no audio stream" into a plain VideoError instead of an ffmpeg
     mapping failure; decoding errors come from audio.load_audio as AudioError.
     """
-    _check_input(video_path)
+    check_input(video_path)
     if not _has_audio_stream(video_path):
         raise VideoError(f"{video_path}: the video has no audio stream")
     return audio.load_audio(video_path, audio.SAMPLE_RATE)

@@ -22,15 +22,12 @@ from diffdub_jax.data import audio, faces, files, masks, paste, reference_frame,
 from diffdub_jax.data.pixels import to_uint8, to_unit_range
 from diffdub_jax.errors import InvalidInputError, UserError
 from diffdub_jax.inference.models import DubbingModels
+from diffdub_jax.inference.prepared import PreparedVideos, prepare
 from diffdub_jax.serving.motion_service import REFERENCE_MODES, reference_indices
 
 # "masks" is the host's share of rendering (edit masks, dispatch); "render" the wait for the
 # device, which works on one batch while the host pastes and encodes the one before.
 STAGES = ("load", "detect", "audio", "motion", "masks", "render", "paste", "encode")
-
-
-class NoFaceError(UserError, ValueError):
-    """No face was found in any frame of the source video."""
 
 
 class ReferenceFrameError(UserError, ValueError):
@@ -66,6 +63,7 @@ class DubResult:
     schedule: np.ndarray  # the source frame shown at each output frame
     crop_box: faces.CropBox  # the fixed crop that was rendered and pasted back
     crop_scale: float  # its side over the face box's (the renderer's framing unless overridden)
+    prepared_from_cache: bool = False  # the video's frames, track, crops and reference codes were kept ones
 
     def timing_table(self) -> str:
         total = sum(self.timings.values())
@@ -110,7 +108,8 @@ def dub(video_path: str, output_path: str, models: DubbingModels, *, audio_path:
 def dub_local(video_path: str, output_path: str, models: DubbingModels, *, audio_path: str | None = None,
               mode: str = "few_shot", reference: str | int = "auto", extend: str = "pingpong", face_index: int = 0,
               seed: int = 0, crop_scale: float | None = None, detector: faces.LandmarkDetector | None = None,
-              on_frame: Callable[[int, int, np.ndarray], None] | None = None) -> DubResult:
+              on_frame: Callable[[int, int, np.ndarray], None] | None = None,
+              prepared_videos: PreparedVideos | None = None) -> DubResult:
     """Re-renders the lower face of video_path so its lips follow audio_path (default: the video's
     own audio track) and writes output_path (h264 + aac mp4, source fps and resolution, the new
     audio's duration). `models` (DubbingModels.load) may serve many dubs: one load, one compilation.
@@ -126,7 +125,12 @@ def dub_local(video_path: str, output_path: str, models: DubbingModels, *, audio
     renderer = models.renderer
     crop_scale = renderer.framing.crop_scale if crop_scale is None else crop_scale
     video.check_output_path(output_path)
-    info = video.probe_video(video_path)
+    video.check_input(video_path)
+    framing = {"size": renderer.image_size, "crop_scale": crop_scale, "face_index": face_index}
+    cache = prepared_videos if renderer.checkpoint else None
+    entry = cache.entry(video_path, **framing, renderer=renderer.checkpoint) if cache else None
+    prepared = cache.lookup(entry) if cache else None
+    info = prepared.info if prepared else video.probe_video(video_path)
     reference = _reference_choice(reference, info.num_frames, video_path)
     timer, tick = _Timer(), time.perf_counter()
     if audio_path is None:
@@ -141,21 +145,18 @@ def dub_local(video_path: str, output_path: str, models: DubbingModels, *, audio
     tick = timer.add("load", tick)
 
     with tempfile.TemporaryDirectory(prefix="diffdub_") as scratch:
-        frames = video.decode_to_memmap(video_path, info, scratch)
-        track = faces.track_face(frames, detector, face_index=face_index, scale=crop_scale)
-        if track.box is None or not track.found.any():
-            raise NoFaceError(f"{video_path}: no face found in any of its {info.num_frames} frames")
-        crops = np.lib.format.open_memmap(os.path.join(scratch, "crops.npy"), mode="w+", dtype=np.uint8,
-                                          shape=(info.num_frames, size, size, 3))
-        for index, frame in enumerate(frames):
-            crops[index] = faces.crop_face(frame, track.box, size)
-        landmarks = track.landmarks_at(size)
-        with_face = np.flatnonzero(track.found)
+        if prepared is None and cache:
+            prepared = cache.build(video_path, info, entry, **framing, detector=detector)
+        elif prepared is None:
+            prepared = prepare(video_path, info, scratch, **framing, detector=detector)
+        frames, crops, landmarks, found, box = (prepared.frames, prepared.crops, prepared.landmarks, prepared.found,
+                                                prepared.box)
+        with_face = np.flatnonzero(found)
         if reference == "auto":
             first = int(reference_frame.choose_reference(landmarks[with_face]))
         elif reference == "first":
             first = 0
-        elif track.found[reference]:
+        elif found[reference]:
             first = int(np.searchsorted(with_face, reference))
         else:
             raise ReferenceFrameError(f"{video_path}: no face found in reference frame {reference}")
@@ -165,15 +166,16 @@ def dub_local(video_path: str, output_path: str, models: DubbingModels, *, audio
         tick = timer.add("audio", tick)
 
         references = reference_indices(np.roll(with_face, -first), models.motion.num_reference_frames, mode)
-        encoder_crops = np.stack([to_unit_range(masks.encoder_crop(crops[i], landmarks[i], size)) for i in references])
-        latents = models.motion.predict(features, renderer.encode(encoder_crops))
+        codes = prepared.reference_codes(references, lambda indices: renderer.encode(np.stack(
+            [to_unit_range(masks.encoder_crop(crops[i], landmarks[i], size)) for i in indices])))
+        latents = models.motion.predict(features, codes)
         reference_image = to_unit_range(crops[references[0]])
         tick = timer.add("motion", tick)
 
         def mask_landmarks(source_frame: int) -> np.ndarray:
             """Landmarks of the frames with a face whose edit regions make this frame's mask."""
             nearby = np.arange(info.num_frames)[masks.window(source_frame, info.num_frames, renderer.framing.mask_window)]
-            return landmarks[nearby[track.found[nearby]]]
+            return landmarks[nearby[found[nearby]]]
 
         x_T = renderer.noise(seed)
 
@@ -181,7 +183,7 @@ def dub_local(video_path: str, output_path: str, models: DubbingModels, *, audio
             """Masks for the output frames from start on, and their render started on the device."""
             outputs = np.arange(start, min(start + batch_size, num_output))
             sources = schedule[outputs]
-            with_face = track.found[sources]
+            with_face = found[sources]
             if not with_face.any():
                 return outputs, sources, with_face, None, None
             edit = np.stack(list(host_threads.map(
@@ -200,7 +202,7 @@ def dub_local(video_path: str, output_path: str, models: DubbingModels, *, audio
 
             def compose(t: int, s: int) -> np.ndarray:
                 frame = np.asarray(frames[s])
-                return paste.paste_face(frame, rendered[t], track.box, edit_regions[t]) if t in rendered else frame
+                return paste.paste_face(frame, rendered[t], box, edit_regions[t]) if t in rendered else frame
 
             composed = list(host_threads.map(compose, outputs, sources))  # numpy, PIL and scipy release the GIL
             if on_frame is not None:
@@ -226,5 +228,5 @@ def dub_local(video_path: str, output_path: str, models: DubbingModels, *, audio
                 finish(*in_flight)
         tick = timer.add("encode", tick)  # closing the writer muxes the audio
     return DubResult(output_path, num_output, info.fps, info.width, info.height,
-                     int(track.found[schedule].sum()), {k: round(v, 3) for k, v in timer.seconds.items()},
-                     int(references[0]), schedule, track.box, crop_scale)
+                     int(found[schedule].sum()), {k: round(v, 3) for k, v in timer.seconds.items()},
+                     int(references[0]), schedule, box, crop_scale, prepared.cached)

@@ -102,13 +102,18 @@ class RendererService:
         self.num_steps = num_steps or int(config.diffusion.sample_steps)
         self.sampler = config.diffusion.get("sampler", "ddim")
         self.schedule = Schedule.from_config(config.diffusion)
+        # which weights these are ('WORKDIR@STEP' from a workdir; None for parameters passed in),
+        # so that what is computed with them can be kept and found again (prepared videos)
+        self.checkpoint: str | None = None
 
     @classmethod
     def from_workdir(cls, workdir: str | os.PathLike, batch_size: int = 16,
                      options: "RenderOptions | None" = None) -> "RendererService":
         run = Workdir(workdir)
         config = (options or RenderOptions()).applied_to(run.inference_config("renderer"))
-        return cls(config, None, batch_size, load_params=lambda: run.restore_variables()["params"])
+        service = cls(config, None, batch_size, load_params=lambda: run.restore_variables()["params"])
+        service.checkpoint = f"{run.path}@{run.latest_step()}"
+        return service
 
     @property
     def params(self):
