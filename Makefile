@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test test-all install install-test espeak clean
+.PHONY: demo test test-all install install-test espeak chromium clean
 
 $(VENV)/.installed: setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,12 @@ espeak:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -q && apt-get install -y -q espeak-ng; \
 	  else sudo apt-get update -q && sudo apt-get install -y -q espeak-ng; fi; }
 
+# The web app's browser test drives Debian's chromium (Playwright with its executable; no browser download).
+chromium:
+	@command -v chromium >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -q && apt-get install -y -q chromium; \
+	  else sudo apt-get update -q && sudo apt-get install -y -q chromium; fi; }
+
 install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
 
@@ -34,7 +40,7 @@ test: install-test espeak
 	$(PY) -m pytest -q -m "not slow"
 
 # Everything, the `slow` tests too (training, end to end, several processes, the demo): what CI runs.
-test-all: install-test espeak
+test-all: install-test espeak chromium
 	$(PY) -m pytest -q
 
 clean:

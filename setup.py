@@ -52,8 +52,12 @@ setup(
         # resizes with OpenCV and takes python_speech_features' MFCCs, as the reference does.
         "metrics": ["torch>=2.1,<2.15", "lpips>=0.1.4,<0.2", "opencv-python-headless>=4.8,<6",
                     "python-speech-features>=0.6,<0.7"],
+        # The web page (python -m diffdub_jax.app).
+        "app": ["gradio>=6,<7"],
         "test": [
             "pytest>=8,<10",
+            "gradio>=6,<7",
+            "playwright>=1.40,<2",  # drives Debian's chromium in the app's browser test (no browser download)
             "pytest-xdist>=3.5,<4",  # the suite is compile-bound: two workers use both cores
             "torch==2.13.0",
             "scikit-image>=0.22,<1",  # real face photos for the face and dubbing tests

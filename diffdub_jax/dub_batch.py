@@ -24,7 +24,7 @@ _OVERWRITE = flags.DEFINE_bool("overwrite", False, "Dub again jobs whose output 
 _BEAM = flags.DEFINE_bool("beam", False, "Run the jobs as an Apache Beam pipeline (pip install -e '.[beam]').")
 _BEAM_OPTIONS = flags.DEFINE_list("beam_options", [], "Beam pipeline options, e.g. --runner=DataflowRunner,"
                                   "--project=P,--region=R,--temp_location=gs://B/tmp (default: DirectRunner).")
-flags.mark_flags_as_required(["manifest", "output_dir"])
+flags.mark_flags_as_required(["manifest", "output_dir", "renderer_workdir", "motion_workdir"])
 
 
 def main(argv):

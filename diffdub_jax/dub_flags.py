@@ -38,12 +38,11 @@ _PREPARED_DIR = flags.DEFINE_string("prepared_videos_dir", default_cache_dir(),
                                     "kept for its next dub ('' keeps nothing).")
 _PREPARED_GB = flags.DEFINE_float("prepared_videos_max_gb", DEFAULT_MAX_BYTES / 2**30,
                                   "Size bound of --prepared_videos_dir; least recently used entries go first.")
-flags.mark_flags_as_required(["renderer_workdir", "motion_workdir"])
 
 
-def model_spec() -> ModelSpec:
-    """Both stages as the flags name them."""
-    return ModelSpec(_RENDERER.value, _MOTION.value, _BATCH.value, _HUBERT.value,
+def model_spec(renderer_workdir: str | None = None, motion_workdir: str | None = None) -> ModelSpec:
+    """Both stages as the flags name them (or as given: the app's defaults)."""
+    return ModelSpec(renderer_workdir or _RENDERER.value, motion_workdir or _MOTION.value, _BATCH.value, _HUBERT.value,
                      RenderOptions(_DTYPE.value, _SAMPLER.value, _STEPS.value))
 
 

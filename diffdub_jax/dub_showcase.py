@@ -18,7 +18,7 @@ from PIL import Image
 
 from diffdub_jax.data import datasets, faces, video
 from diffdub_jax.data.files import write_json
-from diffdub_jax.data.pixels import rescale_points
+from diffdub_jax.data.pixels import rescale_points, side_by_side
 from diffdub_jax.errors import InvalidInputError
 from diffdub_jax.evaluation.dubbing import upscaled_for_detection
 from diffdub_jax.inference.dub import dub
@@ -49,10 +49,6 @@ def score_lipsync(frames: np.ndarray, landmarks: np.ndarray, mouth_openness: np.
     return {"r_vs_true_mouth_openness": lipsync.pearson(opening, mouth_openness[:count]),
             "r_vs_audio_envelope": lipsync.pearson(opening, envelope), "frames": int(count),
             "mouth_opening_std": float(np.std(opening))}  # 0: no mouth found to move (r is then 0)
-
-
-def _side_by_side(left: np.ndarray, right: np.ndarray) -> np.ndarray:
-    return np.concatenate([left, np.full((left.shape[0], 4, 3), 255, np.uint8), right], axis=1)
 
 
 def _dub_and_score(source_clip: Mapping, audio_clip: Mapping, output_dir: str, mode: str, models: DubbingModels,
@@ -125,7 +121,7 @@ def dub_held_out_clips(clips: Sequence[Mapping], renderer_workdir: str, motion_w
                                                           models, detector)
     fps = float(clips[pairs[0][0]]["fps"])
     video.write_video(os.path.join(output_dir, "side_by_side.mp4"),
-                      (_side_by_side(a, b) for a, b in zip(undubbed, dubbed)), fps, audio_path=audio_path)
+                      (side_by_side(a, b) for a, b in zip(undubbed, dubbed)), fps, audio_path=audio_path)
     picks = np.linspace(0, len(dubbed) - 1, 8).astype(int)
     strip = np.concatenate([np.concatenate(list(undubbed[picks]), axis=1), np.concatenate(list(dubbed[picks]), axis=1)])
     Image.fromarray(strip).save(os.path.join(output_dir, "dub_strip.png"))

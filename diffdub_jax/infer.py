@@ -14,7 +14,7 @@ from diffdub_jax.inference.dub import dub
 _VIDEO = flags.DEFINE_string("video", None, "Source video (any container/codec ffmpeg reads; local or gs://).")
 _AUDIO = flags.DEFINE_string("audio", None, "New speech (any audio or video file); default: the video's own track.")
 _OUTPUT = flags.DEFINE_string("output", None, "Output mp4 (written atomically; local or gs://).")
-flags.mark_flags_as_required(["video", "output"])
+flags.mark_flags_as_required(["video", "output", "renderer_workdir", "motion_workdir"])
 
 
 def main(argv):

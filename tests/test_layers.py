@@ -48,7 +48,7 @@ RANKS = {
     "diffdub_jax.inference": 4, "diffdub_jax.training": 4,
     "diffdub_jax.evaluation": 5,
     "diffdub_jax.dub_showcase": 6,
-    "diffdub_jax.showcase": 7, "diffdub_jax.dub_flags": 7,
+    "diffdub_jax.showcase": 7, "diffdub_jax.dub_flags": 7, "diffdub_jax.web_app": 7,
 }
 ENTRY_POINTS = 8  # every command: `python -m diffdub_jax.X` and convert's __main__
 

@@ -35,3 +35,8 @@ def sample_grid(batch: dict, rendered: np.ndarray) -> np.ndarray:
     rows = [np.concatenate([to_uint8(reference[i]), to_uint8(masked[i]), to_uint8(rendered[i]),
                             to_uint8(batch["image"][i])], axis=1) for i in range(len(rendered))]
     return np.concatenate(rows, axis=0)
+
+
+def side_by_side(left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """Two (H, W, 3) uint8 frames of one height next to each other, a 4 px white rule between."""
+    return np.concatenate([left, np.full((left.shape[0], 4, 3), 255, np.uint8), right], axis=1)

@@ -100,6 +100,7 @@ class RendererService:
         self.params = params
         self.batch_size = -(-batch_size // self.mesh.size) * self.mesh.size  # whole shards per device
         self.num_steps = num_steps or int(config.diffusion.sample_steps)
+        self._renders: dict[int, Any] = {}
         self.sampler = config.diffusion.get("sampler", "ddim")
         self.schedule = Schedule.from_config(config.diffusion)
         # which weights these are ('WORKDIR@STEP' from a workdir; None for parameters passed in),
@@ -144,13 +145,18 @@ class RendererService:
         return jax.jit(lambda params, crops: self.model.apply({"params": params}, crops, method=Renderer.encode),
                        in_shardings=(parallel.replicated(self.mesh), batch), out_shardings=batch)
 
-    @functools.cached_property
+    @property
     def _render(self):
-        batch, replicated = parallel.batch_sharding(self.mesh), parallel.replicated(self.mesh)
-        step = functools.partial(render, model=self.model, schedule=self.schedule, num_steps=self.num_steps,
-                                 sampler=self.sampler)
-        return jax.jit(lambda params, inputs, x_T, z_sem: step(params, inputs, x_T, z_sem=z_sem),
-                       in_shardings=(replicated, batch, replicated, batch), out_shardings=batch)
+        """The jitted render for the current num_steps (which a caller may change between calls:
+        the web app's sampler steps); each step count compiles once."""
+        if self.num_steps not in self._renders:
+            batch, replicated = parallel.batch_sharding(self.mesh), parallel.replicated(self.mesh)
+            step = functools.partial(render, model=self.model, schedule=self.schedule, num_steps=self.num_steps,
+                                     sampler=self.sampler)
+            self._renders[self.num_steps] = jax.jit(
+                lambda params, inputs, x_T, z_sem: step(params, inputs, x_T, z_sem=z_sem),
+                in_shardings=(replicated, batch, replicated, batch), out_shardings=batch)
+        return self._renders[self.num_steps]
 
     def _batches(self, count: int):
         for start in range(0, count, self.batch_size):
