@@ -48,9 +48,10 @@ def main(argv):
         talking_video(str(clip), _SECONDS.value, fps=25, size=size)
         talking_video(str(warm), 2.0, fps=25, size=size, motion_seed=1)
     speeches = []
-    for index, text in enumerate(("the first speech for this face", "and now a second, different one")):
+    for index, voice in enumerate(("en", "en+f3")):  # the same words in two voices: two speeches of one length
         speeches.append(str(root / f"speech_{index}.wav"))
-        subprocess.run(["espeak-ng", "-w", speeches[-1], " ".join([text] * 8)], check=True)
+        subprocess.run(["espeak-ng", "-v", voice, "-w", speeches[-1], " ".join(["a new speech for this face"] * 8)],
+                       check=True)
     shutil.rmtree(root / "cache", ignore_errors=True)
     cache = PreparedVideos(str(root / "cache"))
     models = DubbingModels.load(renderer, motion)
@@ -60,6 +61,7 @@ def main(argv):
         result = dub(str(clip), str(root / f"dub_{index}.mp4"), models, audio_path=speech, prepared_videos=cache)
         before = result.timings["load"] + result.timings["detect"]
         rows.append((index + 1, result.prepared_from_cache, before, sum(result.timings.values()), result.num_frames))
+        print(f"dub {index + 1} phases (s): {result.timings}")
     print(f"| {_SECONDS.value:g} s at {size[0]}x{size[1]} | prepared kept | before rendering s | total s | frames |")
     print("|---|---|---|---|---|")
     for number, cached, before, total, frames in rows:

@@ -126,13 +126,13 @@ def dub_local(video_path: str, output_path: str, models: DubbingModels, *, audio
     crop_scale = renderer.framing.crop_scale if crop_scale is None else crop_scale
     video.check_output_path(output_path)
     video.check_input(video_path)
+    timer, tick = _Timer(), time.perf_counter()  # "load": the probe (a decoding pass) or a kept preparation's check
     framing = {"size": renderer.image_size, "crop_scale": crop_scale, "face_index": face_index}
     cache = prepared_videos if renderer.checkpoint else None
     entry = cache.entry(video_path, **framing, renderer=renderer.checkpoint) if cache else None
     prepared = cache.lookup(entry) if cache else None
     info = prepared.info if prepared else video.probe_video(video_path)
     reference = _reference_choice(reference, info.num_frames, video_path)
-    timer, tick = _Timer(), time.perf_counter()
     if audio_path is None:
         waveform, audio_source = video.extract_audio_track(video_path), video_path
     else:
@@ -169,7 +169,7 @@ def dub_local(video_path: str, output_path: str, models: DubbingModels, *, audio
         codes = prepared.reference_codes(references, lambda indices: renderer.encode(np.stack(
             [to_unit_range(masks.encoder_crop(crops[i], landmarks[i], size)) for i in indices])))
         latents = models.motion.predict(features, codes)
-        reference_image = to_unit_range(crops[references[0]])
+        reference_image = renderer.replicated(to_unit_range(crops[references[0]]))  # on the devices once
         tick = timer.add("motion", tick)
 
         def mask_landmarks(source_frame: int) -> np.ndarray:
@@ -177,7 +177,7 @@ def dub_local(video_path: str, output_path: str, models: DubbingModels, *, audio
             nearby = np.arange(info.num_frames)[masks.window(source_frame, info.num_frames, renderer.framing.mask_window)]
             return landmarks[nearby[found[nearby]]]
 
-        x_T = renderer.noise(seed)
+        x_T = renderer.replicated(renderer.noise(seed))
 
         def submit(start: int) -> tuple:
             """Masks for the output frames from start on, and their render started on the device."""

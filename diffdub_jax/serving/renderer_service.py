@@ -28,15 +28,19 @@ from diffdub_jax.workdir import Workdir
 
 
 def render(params, batch: dict, x_T: jnp.ndarray, *, model: Renderer, schedule: Schedule,
-           num_steps: int, z_sem: jnp.ndarray | None = None, sampler: str = "ddim") -> jnp.ndarray:
+           num_steps: int, z_sem: jnp.ndarray | None = None, sampler: str = "ddim",
+           reference: jnp.ndarray | None = None) -> jnp.ndarray:
     """Redraws the edit region of batch['image'] with the sampler (ddim.SAMPLERS: the release's
     'ddim' or 'dpm_solver_2m'). z_sem defaults to the encoding of batch['encoder_crop']
-    (reconstruction); stage 2 passes predicted codes instead."""
+    (reconstruction); stage 2 passes predicted codes instead. The reference frames are
+    batch['reference'], or one (S, S, 3 R) `reference` for every row (a dub's: sent once)."""
     if z_sem is None:
         z_sem = model.apply({"params": params}, batch["encoder_crop"], method=Renderer.encode)
+    references = batch["reference"] if reference is None else jnp.broadcast_to(
+        reference, batch["image"].shape[:-1] + reference.shape[-1:])
 
     def denoise(x_t, t):
-        return model.apply({"params": params}, x_t, batch["reference"], t, z_sem, method=Renderer.denoise)
+        return model.apply({"params": params}, x_t, references, t, z_sem, method=Renderer.denoise)
 
     if sampler not in ddim.SAMPLERS:
         raise InvalidInputError(f"unknown diffusion.sampler {sampler!r}; choose one of {sorted(ddim.SAMPLERS)}")
@@ -100,7 +104,7 @@ class RendererService:
         self.params = params
         self.batch_size = -(-batch_size // self.mesh.size) * self.mesh.size  # whole shards per device
         self.num_steps = num_steps or int(config.diffusion.sample_steps)
-        self._renders: dict[int, Any] = {}
+        self._renders: dict[tuple[int, bool], Any] = {}
         self.sampler = config.diffusion.get("sampler", "ddim")
         self.schedule = Schedule.from_config(config.diffusion)
         # which weights these are ('WORKDIR@STEP' from a workdir; None for parameters passed in),
@@ -120,12 +124,12 @@ class RendererService:
     def params(self):
         """The parameters, replicated on this process's devices (placed once per assignment)."""
         if self._params is None and self._load_params is not None:
-            self._params = self._replicated(self._load_params())
+            self._params = self.replicated(self._load_params())
         return self._params
 
     @params.setter
     def params(self, value) -> None:
-        self._params = None if value is None else self._replicated(value)
+        self._params = None if value is None else self.replicated(value)
 
     @property
     def image_size(self) -> int:
@@ -145,18 +149,20 @@ class RendererService:
         return jax.jit(lambda params, crops: self.model.apply({"params": params}, crops, method=Renderer.encode),
                        in_shardings=(parallel.replicated(self.mesh), batch), out_shardings=batch)
 
-    @property
-    def _render(self):
+    def _render(self, shared_reference: bool):
         """The jitted render for the current num_steps (which a caller may change between calls:
-        the web app's sampler steps); each step count compiles once."""
-        if self.num_steps not in self._renders:
+        the web app's sampler steps), with a reference per row or one for all; each compiles once."""
+        key = (self.num_steps, shared_reference)
+        if key not in self._renders:
             batch, replicated = parallel.batch_sharding(self.mesh), parallel.replicated(self.mesh)
             step = functools.partial(render, model=self.model, schedule=self.schedule, num_steps=self.num_steps,
                                      sampler=self.sampler)
-            self._renders[self.num_steps] = jax.jit(
-                lambda params, inputs, x_T, z_sem: step(params, inputs, x_T, z_sem=z_sem),
-                in_shardings=(replicated, batch, replicated, batch), out_shardings=batch)
-        return self._renders[self.num_steps]
+            self._renders[key] = jax.jit(
+                lambda params, inputs, x_T, z_sem, reference: step(params, inputs, x_T, z_sem=z_sem,
+                                                                   reference=reference),
+                in_shardings=(replicated, batch, replicated, batch, replicated if shared_reference else None),
+                out_shardings=batch)
+        return self._renders[key]
 
     def _batches(self, count: int):
         for start in range(0, count, self.batch_size):
@@ -167,7 +173,10 @@ class RendererService:
         input with a sharding, so it is placed explicitly)."""
         return jax.device_put(array, parallel.batch_sharding(self.mesh))
 
-    def _replicated(self, tree):
+    def replicated(self, tree):
+        """tree on every device of this process; a tree already placed so is not copied again: a
+        dub places its reference frame and x_T once per clip."""
+        tree = jax.tree_util.tree_map(lambda leaf: leaf if isinstance(leaf, jax.Array) else np.asarray(leaf), tree)
         return jax.device_put(tree, parallel.replicated(self.mesh))
 
     def encode(self, crops: np.ndarray) -> np.ndarray:
@@ -187,17 +196,19 @@ class RendererService:
             raise ValueError("render needs exactly one of z_sem and encoder_crops")
         if z_sem is None:
             z_sem = self.encode(encoder_crops)
-        references = np.asarray(references)
-        if references.ndim == 3:
-            references = np.broadcast_to(references[None], (len(images),) + references.shape)
+        shared = np.ndim(references) == 3
+        # one reference and x_T go to the devices once (no copy when the caller placed them already)
+        reference = self.replicated(references) if shared else None
+        x_T = self.replicated(x_T if isinstance(x_T, jax.Array) else np.asarray(x_T, np.float32))
+        params, program = self.params, self._render(shared)
         parts = []
-        params, x_T = self.params, self._replicated(np.asarray(x_T, np.float32))
         for part in self._batches(len(images)):
             inputs = {"image": _pad_to(images[part], self.batch_size),
-                      "reference": _pad_to(references[part], self.batch_size),
                       "edit_mask": _pad_to(edit_masks[part], self.batch_size)}
-            rendered = self._render(params, self._batch(inputs), x_T,
-                                    self._batch(_pad_to(np.asarray(z_sem[part], np.float32), self.batch_size)))
+            if not shared:
+                inputs["reference"] = _pad_to(np.asarray(references[part]), self.batch_size)
+            rendered = program(params, self._batch(inputs), x_T,
+                               self._batch(_pad_to(np.asarray(z_sem[part], np.float32), self.batch_size)), reference)
             parts.append((rendered, part.stop - part.start))
         return PendingRender(parts)
 
