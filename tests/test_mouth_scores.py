@@ -98,3 +98,17 @@ def test_texture_rises_with_grain_and_falls_with_blur(scores):
     # softened inner lips less surely (articulation reads ~1.5 here), so only its r is held
     assert 0.8 < grain["mouth_articulation"] < 1.25 and grain["mouth_opening_r"] > 0.9, grain
     assert blur["mouth_opening_r"] > 0.85, blur
+
+
+def test_stage_one_lmd_is_zero_for_a_copy_and_grows_when_the_mouth_moves_otherwise():
+    """The reconstruction evaluator's LMD: dlib's mouth landmarks on the renders against the source's."""
+    from diffdub_jax.data import faces  # pylint: disable=import-outside-toplevel
+    from diffdub_jax.evaluation.reconstruction import landmark_distances  # noqa: E501  pylint: disable=import-outside-toplevel
+
+    source, points = _talking_face(_opening(12))
+    frozen, _ = _talking_face(np.full(12, 0.1))
+    detector = faces.DlibDetector()
+    copy = landmark_distances(source, source, points, detector)
+    moved = landmark_distances(frozen, source, points, detector)
+    assert len(copy) == 12 and len(moved) >= 10 and copy.max() == 0.0  # dlib may miss a frame
+    assert moved.mean() > 2.0, moved

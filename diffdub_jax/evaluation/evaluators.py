@@ -6,7 +6,7 @@ A type says which stage's variables it scores and which datasets it can serve; `
 evaluator that cannot run (unknown type, the other stage, a dataset it cannot serve, a missing
 renderer) with one line before the first training step, never mid-run.
 
-- `reconstruction` (stage 1, any dataset): held-out frames rendered from their own z_sem:
+- `reconstruction` (stage 1, any dataset): held-out frames rendered from their own z_sem (LMD too):
   edit-region PSNR/SSIM against copying the reference frame, the mouth's articulation and
   texture, and lip sync against the true openness where the dataset has it.
 - `motion_lipsync` (stage 2, the synthetic set: it needs the true mouth openness): latent error

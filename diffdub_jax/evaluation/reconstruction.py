@@ -21,12 +21,13 @@ import ml_collections
 import numpy as np
 from PIL import Image
 
-from diffdub_jax.data import datasets, pipeline
+from diffdub_jax.data import datasets, faces, pipeline
 from diffdub_jax.data.files import write_json
 from diffdub_jax.data.framing import Framing
 from diffdub_jax.data.pixels import sample_grid, to_uint8, to_unit_range
 from diffdub_jax.metrics import lipsync, mouth
 from diffdub_jax.metrics.image import masked_psnr, ssim
+from diffdub_jax.metrics.landmarks import mouth_landmark_distance
 from diffdub_jax.serving.renderer_service import RendererService
 
 class SegmentRenderer:
@@ -60,11 +61,14 @@ def evaluate_lipsync(config: ml_collections.ConfigDict, render: SegmentRenderer,
     same frames' pixels: the opening's spread over time rendered over source (articulation: below
     1, the renderer damps the mouth), the mouth box's fine texture rendered over source (noise
     above 1, blur below) and, where the dataset knows the true openness (the synthetic set), the
-    mean per-clip Pearson r of the mouth opening with it."""
+    mean per-clip Pearson r of the mouth opening with it; and LMD, the mouth landmarks dlib finds
+    on the renders against those on the source frames."""
     source = datasets.clip_source(config.data.name, split, config.data.data_dir)
     scores = {"true_latents_lipsync_r": [], "shuffled_latents_lipsync_r": [], "source_pixels_lipsync_r": [],
               "true_latents_articulation": []}
     textures = {"rendered": [], "source": []}
+    distances = []
+    detector = faces.DlibDetector()
     for index in range(min(num_clips, len(source))):
         frames = source[index]["frames"]
         num_frames = len(frames["image"])
@@ -80,6 +84,7 @@ def evaluate_lipsync(config: ml_collections.ConfigDict, render: SegmentRenderer,
         scores["true_latents_articulation"].append(openings.std() / max(source_openings.std(), 1e-9))
         textures["rendered"].append(mouth.mouth_textures(rendered, landmarks))
         textures["source"].append(mouth.mouth_textures(images, landmarks))
+        distances.append(landmark_distances(rendered, images, landmarks, detector))
         if truth is not None:
             # Latents of the same clip in another order: the person is right, the sync is gone.
             shuffled = latents[np.random.default_rng(index).permutation(len(segment))]
@@ -90,7 +95,24 @@ def evaluate_lipsync(config: ml_collections.ConfigDict, render: SegmentRenderer,
     result = {name: float(np.mean(values)) for name, values in scores.items() if values}
     result["true_latents_texture_ratio"] = float(np.concatenate(textures["rendered"]).mean()
                                                  / max(np.concatenate(textures["source"]).mean(), 1e-9))
+    distances = np.concatenate(distances)
+    result["true_latents_lmd"] = float(distances.mean()) if len(distances) else float("nan")
+    result["lmd_frames"] = int(len(distances))
     return result
+
+
+def landmark_distances(rendered: np.ndarray, images: np.ndarray, landmarks: np.ndarray,
+                              detector: faces.LandmarkDetector) -> np.ndarray:
+    """LMD (metrics.landmarks, in 256 px crop units) between dlib's landmarks on the renders and on
+    the source frames, over the frames where it finds the face in both (the face region: the
+    dataset's landmarks' box; small crops are searched upscaled, as `score` does)."""
+    size = rendered.shape[1]
+    points = np.asarray(landmarks).reshape(-1, 2)
+    box = faces.CropBox(0, 0, size, tuple(float(v) for v in (*np.nanmin(points, 0), *np.nanmax(points, 0))))
+    indices = range(len(rendered))
+    ours, theirs = (faces.landmarks_per_frame(frames, box, detector, indices) for frames in (rendered, images))
+    both = ~np.isnan(ours).any(axis=(1, 2)) & ~np.isnan(theirs).any(axis=(1, 2))
+    return mouth_landmark_distance(ours[both], theirs[both], size)
 
 
 def evaluate_reconstruction(config: ml_collections.ConfigDict, service: RendererService, output_dir: str, *,
