@@ -6,7 +6,8 @@ The clips are talking real faces (tests/hdtf_fixtures.py), `--seconds` long; wit
 stages are tiny random-weight checkpoints (tests/renderer_fixtures.py: speed of the pipeline around
 the models, not of what they learned). The compilation cache is warmed by one `infer` first, so
 both ways read compiled programs: what the batch saves is process start-up, imports and model
-loading, paid once instead of per video. A rerun of the batch skips every written dub.
+loading, paid once instead of per video (prepared videos are off for both). A rerun of the batch
+skips every written dub.
 """
 
 from __future__ import annotations
@@ -50,7 +51,9 @@ def main(argv):
         clips.append(str(root / f"clip_{index}.mp4"))
         if not os.path.isfile(clips[-1]):
             talking_video(clips[-1], _SECONDS.value, fps=25, motion_seed=index)
-    models = [f"--renderer_workdir={renderer}", f"--motion_workdir={motion}", f"--compilation_cache_dir={root / 'xla'}"]
+    # no prepared videos: both ways prepare every clip (the infer runs would fill it for the batch)
+    models = [f"--renderer_workdir={renderer}", f"--motion_workdir={motion}", f"--compilation_cache_dir={root / 'xla'}",
+              "--prepared_videos_dir="]
     infer = [sys.executable, "-m", "diffdub_jax.infer", *models]
     _timed(infer + [f"--video={clips[0]}", f"--output={root / 'warm.mp4'}"])  # fills the compilation cache
     (root / "infer").mkdir(exist_ok=True)
