@@ -3,13 +3,15 @@
 Models load once when the app starts; requests queue one at a time on the models (the page shows
 a request's place in the queue) and show each phase's progress. A bad input shows the message the
 command line gives, in the page, and the app goes on serving. Results are written under a
-temporary folder per request, which Gradio's cache cleaning removes after an hour.
+folder per request, removed after an hour as Gradio removes the copies it served.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
+import time
 
 from diffdub_jax.data.video import SCHEDULE_MODES
 from diffdub_jax.errors import MissingFileError, UserError
@@ -22,6 +24,15 @@ from diffdub_jax.serving.motion_service import REFERENCE_MODES
 CLEANUP = (3600, 3600)  # Gradio deletes files it served every hour, those older than an hour
 
 
+def _remove_older_than(root: str, seconds: float) -> None:
+    """Removes root's request folders older than seconds (Gradio has served its copies by then)."""
+    now = time.time()
+    for name in os.listdir(root):
+        path = os.path.join(root, name)
+        if now - os.path.getmtime(path) > seconds:
+            shutil.rmtree(path, ignore_errors=True)
+
+
 def build_app(models: DubbingModels, prepared_videos: PreparedVideos | None = None, **defaults):
     """The page as a gradio.Blocks; defaults: `dub`'s options the page starts from (seed, ...)."""
     try:
@@ -30,11 +41,13 @@ def build_app(models: DubbingModels, prepared_videos: PreparedVideos | None = No
         raise MissingFileError("the web app needs gradio: pip install -e '.[app]'") from error
 
     default_steps = models.renderer.num_steps
+    results = tempfile.mkdtemp(prefix="diffdub_app_")  # one folder per request; Gradio serves copies
 
     def run(video_path, speech_path, reference, mode, extend, sample_steps, progress=gr.Progress(track_tqdm=True)):
         if not video_path:
             raise gr.Error("Upload a video first.")
-        output_dir = tempfile.mkdtemp(prefix="diffdub_app_")
+        _remove_older_than(results, CLEANUP[1])
+        output_dir = tempfile.mkdtemp(dir=results)
         name = os.path.splitext(os.path.basename(video_path))[0]
         dubbed, compared = os.path.join(output_dir, f"{name}_dubbed.mp4"), os.path.join(output_dir, f"{name}_vs.mp4")
         try:
