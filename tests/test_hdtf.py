@@ -215,7 +215,9 @@ MOTION_OVERRIDES = {
     "model.latent_dim": 32, "model.audio_dim": 32, "model.audio_layers": 3, "model.hidden_units": 32,
     "model.kernel_size": 5, "model.reference_blocks": 1, "model.speech_blocks": 1, "model.decoder_blocks": 1,
     "model.cross_attention_heads": 2, "train.num_steps": 2, "train.checkpoint_every": 2, "train.log_every": 1,
-    "evals.dubbing.every": 0,
+    # held-out dubbing at the end of the run, as the preset runs it on a pod (one short clip, own audio)
+    "evals.dubbing.every": 2, "evals.dubbing.max_clips": 1, "evals.dubbing.max_frames": 10,
+    "evals.dubbing.settings": "('reconstruction',)",
 }
 
 
@@ -279,6 +281,8 @@ def test_the_readme_hdtf_recipe_walked_through_its_commands(tmp_path):
     assert refused.returncode == 1 and refused.stderr.strip().splitlines()[-1].startswith(
         "train: evals.motion_lipsync: a motion_lipsync evaluator runs on the synthetic set"), refused.stderr[-2000:]
     _run("train", *motion_flags, f"--workdir={motion}", processes=2)
+    dubbed = json.loads((tmp_path / "motion" / "evals" / "dubbing" / "step_00000002" / "metrics.json").read_text())
+    assert dubbed["clips"] == 1 and {"psnr", "lmd", "mouth_articulation"} <= set(dubbed["reconstruction"]["mean"])
 
     evaluation = tmp_path / "eval_test"
     _run("evaluate", *renderer_flags, f"--workdir={renderer}", f"--motion_workdir={motion}", "--split=test",
