@@ -20,7 +20,7 @@ import time
 
 from absl import app, flags, logging
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "tests"))  # fixtures: clips, stages
+from dubbing_setup import workdir_and_stages  # also puts tests/ on the path for the fixtures
 
 _WORKDIR = flags.DEFINE_string("workdir", "/tmp/bench_batch", "Where clips, checkpoints and dubs go.")
 _JOBS = flags.DEFINE_integer("jobs", 8, "Number of dubs.")
@@ -39,13 +39,8 @@ def main(argv):
     del argv
     logging.set_verbosity(logging.WARNING)
     from hdtf_fixtures import talking_video  # pylint: disable=import-outside-toplevel
-    from renderer_fixtures import random_stages  # pylint: disable=import-outside-toplevel
 
-    root = pathlib.Path(_WORKDIR.value)
-    root.mkdir(parents=True, exist_ok=True)
-    renderer, motion = _RENDERER.value, _MOTION.value
-    if not (renderer and motion):
-        renderer, motion = random_stages(root)
+    root, renderer, motion = workdir_and_stages(_WORKDIR.value, _RENDERER.value, _MOTION.value)
     clips = []
     for index in range(_JOBS.value):
         clips.append(str(root / f"clip_{index}.mp4"))

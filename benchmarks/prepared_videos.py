@@ -11,14 +11,12 @@ first, so both timed dubs run compiled. "Before rendering" is infer's load and d
 
 from __future__ import annotations
 
-import pathlib
 import shutil
 import subprocess
-import sys
 
 from absl import app, flags, logging
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "tests"))  # fixtures: clips, stages
+from dubbing_setup import workdir_and_stages  # also puts tests/ on the path for the fixtures
 
 _WORKDIR = flags.DEFINE_string("workdir", "/tmp/bench_prepared", "Where the clip, checkpoints, cache and dubs go.")
 _SECONDS = flags.DEFINE_float("seconds", 20.0, "Length of the clip.")
@@ -31,17 +29,12 @@ def main(argv):
     del argv
     logging.set_verbosity(logging.WARNING)
     from hdtf_fixtures import talking_video  # pylint: disable=import-outside-toplevel
-    from renderer_fixtures import random_stages  # pylint: disable=import-outside-toplevel
 
     from diffdub_jax.inference.dub import dub  # pylint: disable=import-outside-toplevel
     from diffdub_jax.inference.models import DubbingModels  # pylint: disable=import-outside-toplevel
     from diffdub_jax.inference.prepared import PreparedVideos  # pylint: disable=import-outside-toplevel
 
-    root = pathlib.Path(_WORKDIR.value)
-    root.mkdir(parents=True, exist_ok=True)
-    renderer, motion = _RENDERER.value, _MOTION.value
-    if not (renderer and motion):
-        renderer, motion = random_stages(root)
+    root, renderer, motion = workdir_and_stages(_WORKDIR.value, _RENDERER.value, _MOTION.value)
     size = tuple(int(value) for value in _SIZE.value)
     clip, warm = root / "clip.mp4", root / "warm.mp4"
     if not clip.exists():

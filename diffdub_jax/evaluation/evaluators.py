@@ -29,7 +29,6 @@ from diffdub_jax.data import record_store
 from diffdub_jax.errors import InvalidInputError, MissingFileError
 from diffdub_jax.evaluation import dubbing, motion, reconstruction, score
 from diffdub_jax.inference.models import DubbingModels
-from diffdub_jax.serving.audio_frontend import AudioFrontend
 from diffdub_jax.serving.motion_service import MotionService
 from diffdub_jax.serving.renderer_service import RendererService
 from diffdub_jax.workdir import Workdir
@@ -90,17 +89,14 @@ def _motion_lipsync(config: ml_collections.ConfigDict, settings: ml_collections.
 
 
 def _dubbing(config: ml_collections.ConfigDict, settings: ml_collections.ConfigDict) -> Run:
-    renderer = RendererService.from_workdir(_renderer_workdir(config, settings))
-    if renderer.latent_dim != config.model.latent_dim:
-        raise InvalidInputError(f"the renderer in {_renderer_workdir(config, settings)} has {renderer.latent_dim}-d "
-                                f"latents, model.latent_dim is {config.model.latent_dim}")
-    frontend = AudioFrontend(config.audio)
-    frontend.check(config.model)
+    renderer_workdir = _renderer_workdir(config, settings)
+    checked = DubbingModels.assemble(RendererService.from_workdir(renderer_workdir), MotionService(config, None),
+                                     names=(f"in {renderer_workdir}", "this config builds"))
     scorer = score.make_scorer(settings.get("lpips_backbone") or None, settings.get("lpips_net", "alex"),
                                settings.get("syncnet") or None, settings.get("fid_inception") or None)
 
     def run(variables: dict, output_dir: str) -> dict:
-        models = DubbingModels(renderer, MotionService(config, variables), frontend)
+        models = dataclasses.replace(checked, motion=MotionService(config, variables))
         return dubbing.evaluate_dubbing(
             models, output_dir, dataset=config.data.name, data_dir=config.data.data_dir, split=settings.split,
             seed=config.seed, max_clips=settings.get("max_clips") or None,

@@ -29,12 +29,20 @@ class DubbingModels:
         sampler and steps. Checks, in about a second, that the
         checkpoints are readable and fit each other and that the audio features can be made;
         the weights load on first use."""
-        renderer = RendererService.from_workdir(renderer_workdir, batch_size, render_options)
-        motion = MotionService.from_workdir(motion_workdir)
+        return cls.assemble(RendererService.from_workdir(renderer_workdir, batch_size, render_options),
+                            MotionService.from_workdir(motion_workdir), hubert_dir,
+                            names=(f"in {renderer_workdir}", f"in {motion_workdir}"))
+
+    @classmethod
+    def assemble(cls, renderer: RendererService, motion: MotionService, hubert_dir: str | None = None, *,
+                 names: tuple[str, str] = ("", "")) -> "DubbingModels":
+        """The two services and the motion config's audio frontend, after checking that the stages
+        fit each other and the audio features can be made; names: where each stage comes from,
+        for the message."""
         if renderer.latent_dim != motion.latent_dim:
             raise CheckpointMismatchError(
-                f"the renderer in {renderer_workdir} has {renderer.latent_dim}-d latents but the motion generator in "
-                f"{motion_workdir} predicts {motion.latent_dim}-d ones: they were not trained together")
+                f"the renderer {names[0]} has {renderer.latent_dim}-d latents but the motion generator {names[1]} "
+                f"predicts {motion.latent_dim}-d ones: they were not trained together")
         frontend = AudioFrontend(motion.config.audio, hubert_dir)
         frontend.check(motion.config.model)
         return cls(renderer, motion, frontend)

@@ -89,9 +89,10 @@ def prepare(video_path: str, info: video.VideoInfo, directory: str, *, size: int
     for index, frame in enumerate(frames):
         crops[index] = faces.crop_face(frame, track.box, size)
     crops.flush()
+    landmarks = track.landmarks_at(size)
     np.save(os.path.join(directory, "found.npy"), track.found)
-    np.save(os.path.join(directory, "landmarks.npy"), track.landmarks_at(size))
-    return PreparedVideo(info, track.box, frames, crops, track.found, track.landmarks_at(size), directory, False)
+    np.save(os.path.join(directory, "landmarks.npy"), landmarks)
+    return PreparedVideo(info, track.box, frames, crops, track.found, landmarks, directory, False)
 
 
 def _manifest(prepared: PreparedVideo) -> dict:
