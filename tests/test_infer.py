@@ -129,7 +129,8 @@ def test_bad_inputs_fail_clearly_and_leave_no_output(stages, models, speech, tmp
         (dict(video_path=str(corrupt)), video.VideoError, "corrupt.mp4"),
         (dict(video_path=silent_video, audio_path=None), video.VideoError, "no audio"),
         (dict(video_path=blank), NoFaceError, "no face found"),
-        (dict(reference=10), ReferenceFrameError, "reference frame 10 is not one of its 10 frames"),
+        # known once the video is decoded, before its face track (a detector that cannot detect)
+        (dict(reference=10, detector=object()), ReferenceFrameError, "reference frame 10 is not one of its 10 frames"),
         (dict(reference="middle"), ReferenceFrameError, "choose auto, first or a frame index"),
         (dict(output_path=str(tmp_path / "missing_dir" / "x.mp4")), video.VideoError, "missing_dir"),
     ]

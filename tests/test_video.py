@@ -45,7 +45,7 @@ def clips(tmp_path_factory):
     ("webm_25", 25.0, 10, 64, 48, False),
     ("odd", 25.0, 10, 65, 49, False),
 ])
-def test_probe_and_read(clips, name, fps, frames, width, height, has_audio):
+def test_probe_read_and_decode(clips, name, fps, frames, width, height, has_audio, tmp_path):
     info = video.probe_video(clips[name])
     assert info.fps == pytest.approx(fps, abs=1e-9)
     assert (info.num_frames, info.width, info.height, info.has_audio) == (frames, width, height, has_audio)
@@ -54,6 +54,11 @@ def test_probe_and_read(clips, name, fps, frames, width, height, has_audio):
     assert len(read) == frames
     assert all(frame.shape == (height, width, 3) and frame.dtype == np.uint8 for frame in read)
     assert not np.array_equal(read[0], read[-1])  # testsrc moves: real, distinct frames
+    # one pass gives both: the same facts and the same frames, as a .npy memory map
+    decoded_info, decoded = video.decode_video(clips[name], str(tmp_path))
+    assert decoded_info == info
+    np.testing.assert_array_equal(decoded, np.stack(read))
+    np.testing.assert_array_equal(np.load(tmp_path / "frames.npy"), np.stack(read))
 
 
 def test_reading_can_stop_early(clips):
@@ -186,10 +191,14 @@ def test_unreadable_inputs_have_clear_errors(tmp_path):
     corrupt.write_bytes(np.random.default_rng(0).integers(0, 256, 4000, dtype=np.uint8).tobytes())
     with pytest.raises(video.VideoError, match="corrupt.mp4: .*corrupt"):
         video.probe_video(str(corrupt))
+    with pytest.raises(video.VideoError, match="corrupt.mp4: .*corrupt"):
+        video.decode_video(str(corrupt), str(tmp_path))
     wav = tmp_path / "tone.wav"
     soundfile.write(wav, np.zeros(1600, np.float32), 16000)
     with pytest.raises(video.VideoError, match="tone.wav: .*no video stream"):
         video.probe_video(str(wav))
+    with pytest.raises(video.VideoError, match="tone.wav: .*no video stream"):
+        video.decode_video(str(wav), str(tmp_path))
 
 
 def test_extract_audio_track(clips):

@@ -87,27 +87,15 @@ def _has_audio_stream(path: str) -> bool:
     return re.search(_AUDIO_STREAM, header, re.M) is not None
 
 
-def probe_video(path: str) -> VideoInfo:
-    """Stream facts of the first video stream, with the exact number of frames read_frames yields.
-
-    The count comes from decoding the whole stream (container frame counts are missing or wrong
-    for many files, and variable-rate sources gain or lose frames): one ffmpeg decode pass without
-    colour conversion or piping, about 180 frames/s for 1080p H.264 on two cores (40 s for five
-    minutes at 25 fps), a third of what read_frames costs and far below rendering a frame.
-    """
-    check_input(path)
-    command = [_ffmpeg(), "-nostdin", "-hide_banner", "-nostats", "-i", path, "-map", "0:v:0",
-               "-fps_mode", "cfr", "-f", "null", "-progress", "pipe:1", "-"]
-    result = subprocess.run(command, capture_output=True, text=True, errors="replace", check=False)
-    if result.returncode != 0:
-        raise VideoError(f"{path}: cannot read video ({_ffmpeg_reason(result.stderr, result.returncode)})")
-    input_part, _, output_part = result.stderr.partition("\nOutput #0")
+def _stream_facts(path: str, stderr: str, frames_reported: str) -> VideoInfo:
+    """VideoInfo from an ffmpeg run's log (stream parameters) and its -progress output (frames)."""
+    input_part, _, output_part = stderr.partition("\nOutput #0")
     has_audio = re.search(_AUDIO_STREAM, input_part, re.M) is not None
     # The output stream shows frames as decoded (after rotation) at the rate the reader uses.
     stream = re.search(r"Stream #0:0\S*: Video: .*", output_part)
     size = re.search(r" (\d+)x(\d+)[ ,]", stream.group(0)) if stream else None
     rate = re.search(r" ([\d.]+k?) (?:fps|tbr)", stream.group(0)) if stream else None
-    counts = re.findall(r"^frame=(\d+)$", result.stdout, re.M)
+    counts = re.findall(r"^frame=(\d+)$", frames_reported, re.M)
     if not (size and rate and counts):
         raise VideoError(f"{path}: cannot read video (ffmpeg reported no video stream parameters)")
     num_frames = int(counts[-1])
@@ -116,6 +104,74 @@ def probe_video(path: str) -> VideoInfo:
     fps = _exact_fps(rate.group(1))
     return VideoInfo(fps=float(fps), num_frames=num_frames, width=int(size.group(1)),
                      height=int(size.group(2)), has_audio=has_audio, duration=float(num_frames / fps))
+
+
+def _decode_command(path: str, output: str, pixel_format: list[str], progress: str = "pipe:1") -> list[str]:
+    return [_ffmpeg(), "-nostdin", "-hide_banner", "-nostats", "-i", path, "-map", "0:v:0", "-fps_mode", "cfr",
+            *pixel_format, "-progress", progress, output]
+
+
+def probe_video(path: str) -> VideoInfo:
+    """Stream facts of the first video stream, with the exact number of frames read_frames yields.
+
+    The count comes from decoding the whole stream (container frame counts are missing or wrong
+    for many files, and variable-rate sources gain or lose frames): one ffmpeg decode pass without
+    colour conversion or piping, about 180 frames/s for 1080p H.264 on two cores (40 s for five
+    minutes at 25 fps), a third of what read_frames costs and far below rendering a frame. To read
+    the frames as well, `decode_video` does both in one pass.
+    """
+    check_input(path)
+    result = subprocess.run(_decode_command(path, "-", ["-f", "null"]), capture_output=True, text=True,
+                            errors="replace", check=False)
+    if result.returncode != 0:
+        raise VideoError(f"{path}: cannot read video ({_ffmpeg_reason(result.stderr, result.returncode)})")
+    return _stream_facts(path, result.stderr, result.stdout)
+
+
+NPY_HEADER_BYTES = 128  # np.save's header for a 4-d uint8 array of any practical shape
+
+
+def decode_video(path: str, directory: str, name: str = "frames.npy") -> tuple[VideoInfo, np.ndarray]:
+    """The video's stream facts (as probe_video) and every frame, (T, H, W, 3) uint8 RGB memory-mapped
+    from `directory/name` (a .npy file), from one decoding pass: the frames stream to disk behind a
+    placeholder header that is written once ffmpeg has said how many there were. Indexable (a face
+    track reads frames twice) at a page cache's cost instead of the whole video in memory."""
+    check_input(path)
+    target = os.path.join(directory, name)
+    with tempfile.TemporaryDirectory(prefix="diffdub_decode_") as scratch, open(target, "wb") as out:
+        out.write(b"\0" * NPY_HEADER_BYTES)
+        log_path, progress_path = os.path.join(scratch, "log"), os.path.join(scratch, "progress")
+        command = _decode_command(path, "-", ["-f", "rawvideo", "-pix_fmt", "rgb24"], progress=progress_path)
+        with open(log_path, "wb") as log:
+            process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log)
+            try:
+                with tqdm(desc="decode", unit="B", unit_scale=True, leave=False) as bar:
+                    while block := process.stdout.read(1 << 20):
+                        out.write(block)
+                        bar.update(len(block))
+            except BaseException:
+                process.kill()
+                raise
+            finally:
+                process.stdout.close()
+                returncode = process.wait()
+        with open(log_path, encoding="utf-8", errors="replace") as handle:
+            stderr = handle.read()
+        if returncode != 0:
+            raise VideoError(f"{path}: cannot read video ({_ffmpeg_reason(stderr, returncode)})")
+        with open(progress_path, encoding="utf-8", errors="replace") as handle:
+            info = _stream_facts(path, stderr, handle.read())
+        written = out.tell() - NPY_HEADER_BYTES
+        if written != info.num_frames * info.height * info.width * 3:
+            raise VideoError(f"{path}: decoded {written} bytes, not the {info.num_frames} frames of "
+                             f"{info.width}x{info.height} ffmpeg reported")
+        out.seek(0)
+        np.lib.format.write_array_header_1_0(out, {"descr": "|u1", "fortran_order": False,
+                                                   "shape": (info.num_frames, info.height, info.width, 3)})
+        if out.tell() != NPY_HEADER_BYTES:
+            raise VideoError(f"{path}: a {info.width}x{info.height} video of {info.num_frames} frames does not "
+                             f"fit a {NPY_HEADER_BYTES}-byte .npy header")
+    return info, np.load(target, mmap_mode="r")
 
 
 def read_frames(path: str, info: VideoInfo | None = None, *, fps: float | None = None, start: float = 0.0,
@@ -150,20 +206,6 @@ def read_frames(path: str, info: VideoInfo | None = None, *, fps: float | None =
                 process.kill()
             process.stdout.close()
             process.wait()
-
-
-def decode_to_memmap(path: str, info: VideoInfo, directory: str, name: str = "frames.npy") -> np.ndarray:
-    """Every frame of a video in a (T, H, W, 3) uint8 array on disk in `directory`: indexable (a
-    face track reads frames twice) at a page cache's cost instead of the whole video in memory."""
-    frames = np.lib.format.open_memmap(os.path.join(directory, name), mode="w+", dtype=np.uint8,
-                                       shape=(info.num_frames, info.height, info.width, 3))
-    count = 0
-    for count, frame in enumerate(tqdm(read_frames(path, info), total=info.num_frames, desc="decode",
-                                       leave=False), 1):
-        frames[count - 1] = frame
-    if count != info.num_frames:
-        raise VideoError(f"{path}: decoded {count} frames, expected {info.num_frames}")
-    return frames
 
 
 def frame_schedule(num_video_frames: int, num_output_frames: int, mode: str = "pingpong") -> np.ndarray:

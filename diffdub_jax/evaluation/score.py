@@ -93,13 +93,8 @@ class Scorer:
     def score_with_features(self, generated: str, reference: str,
                             audio_path: str | None = None) -> tuple[dict, Features]:
         """`score`'s metrics, and with `fid` both videos' face crop features for a set's FID ({} without)."""
-        info, reference_info = video.probe_video(generated), video.probe_video(reference)
-        if info.num_frames != reference_info.num_frames:
-            raise ScoreError(f"{generated} has {info.num_frames} frames but its reference {reference} has "
-                             f"{reference_info.num_frames}: score videos of the same length")
-        if (info.width, info.height) != (reference_info.width, reference_info.height):
-            raise ScoreError(f"{generated} is {info.width}x{info.height} but its reference {reference} is "
-                             f"{reference_info.width}x{reference_info.height}")
+        video.check_input(generated)
+        video.check_input(reference)
         waveform = None
         if self.sync is not None:  # read first: a bad audio file fails before any decoding
             waveform = audio.load_audio(audio_path) if audio_path else video.extract_audio_track(generated)
@@ -107,8 +102,14 @@ class Scorer:
             self.detector = faces.DlibDetector()
         detector = self.detector
         with tempfile.TemporaryDirectory(prefix="diffdub_score_") as scratch:
-            ours = video.decode_to_memmap(generated, info, scratch, "generated.npy")
-            theirs = video.decode_to_memmap(reference, reference_info, scratch, "reference.npy")
+            info, ours = video.decode_video(generated, scratch, "generated.npy")
+            reference_info, theirs = video.decode_video(reference, scratch, "reference.npy")
+            if info.num_frames != reference_info.num_frames:
+                raise ScoreError(f"{generated} has {info.num_frames} frames but its reference {reference} has "
+                                 f"{reference_info.num_frames}: score videos of the same length")
+            if (info.width, info.height) != (reference_info.width, reference_info.height):
+                raise ScoreError(f"{generated} is {info.width}x{info.height} but its reference {reference} is "
+                                 f"{reference_info.width}x{reference_info.height}")
             track = faces.track_face(theirs, detector)
             if track.box is None or not track.found.any():
                 raise ScoreError(f"{reference}: no face found, so there is no face crop to score")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
+import functools
 import os
 import tempfile
 import time
@@ -37,17 +38,20 @@ class ReferenceFrameError(UserError, ValueError):
 REFERENCE_CHOICES = ("auto", "first")  # or a frame index
 
 
-def _reference_choice(reference: str | int, num_frames: int, video_path: str) -> str | int:
-    """'auto', 'first' or a frame index checked against the video's length (before any work)."""
+def _reference_choice(reference: str | int) -> str | int:
+    """'auto', 'first' or a frame index (checked against the video's length once it is decoded)."""
     if str(reference) in REFERENCE_CHOICES:
         return str(reference)
     try:
-        index = int(reference)
+        return int(reference)
     except ValueError:
         raise ReferenceFrameError(f"reference {reference!r}: choose auto, first or a frame index") from None
-    if not 0 <= index < num_frames:
-        raise ReferenceFrameError(f"{video_path}: reference frame {index} is not one of its {num_frames} frames")
-    return index
+
+
+def _check_reference_frame(reference: str | int, info: video.VideoInfo, video_path: str) -> None:
+    if isinstance(reference, int) and not 0 <= reference < info.num_frames:
+        raise ReferenceFrameError(f"{video_path}: reference frame {reference} is not one of its "
+                                  f"{info.num_frames} frames")
 
 
 @dataclasses.dataclass
@@ -126,29 +130,33 @@ def dub_local(video_path: str, output_path: str, models: DubbingModels, *, audio
     crop_scale = renderer.framing.crop_scale if crop_scale is None else crop_scale
     video.check_output_path(output_path)
     video.check_input(video_path)
-    timer, tick = _Timer(), time.perf_counter()  # "load": the probe (a decoding pass) or a kept preparation's check
+    reference = _reference_choice(reference)
+    timer, tick = _Timer(), time.perf_counter()  # "load": the speech, and a kept preparation's check
     framing = {"size": renderer.image_size, "crop_scale": crop_scale, "face_index": face_index}
     cache = prepared_videos if renderer.checkpoint else None
     entry = cache.entry(video_path, **framing, renderer=renderer.checkpoint) if cache else None
     prepared = cache.lookup(entry) if cache else None
-    info = prepared.info if prepared else video.probe_video(video_path)
-    reference = _reference_choice(reference, info.num_frames, video_path)
     if audio_path is None:
         waveform, audio_source = video.extract_audio_track(video_path), video_path
     else:
         waveform, audio_source = audio.load_audio(audio_path), audio_path
     if len(waveform) == 0:
         raise audio.AudioError(f"{audio_source}: the audio is empty")
-    num_output = max(1, int(round(len(waveform) / audio.SAMPLE_RATE * info.fps)))
-    schedule = video.frame_schedule(info.num_frames, num_output, extend)
     size, batch_size = renderer.image_size, renderer.batch_size
     tick = timer.add("load", tick)
 
     with tempfile.TemporaryDirectory(prefix="diffdub_") as scratch:
-        if prepared is None and cache:
-            prepared = cache.build(video_path, info, entry, **framing, detector=detector)
-        elif prepared is None:
-            prepared = prepare(video_path, info, scratch, **framing, detector=detector)
+        # the reference frame is checked once the video's length is known, before its face track
+        check = functools.partial(_check_reference_frame, reference, video_path=video_path)
+        if prepared is not None:
+            check(prepared.info)
+        elif cache:
+            prepared = cache.build(video_path, entry, **framing, detector=detector, check=check)
+        else:
+            prepared = prepare(video_path, scratch, **framing, detector=detector, check=check)
+        info = prepared.info
+        num_output = max(1, int(round(len(waveform) / audio.SAMPLE_RATE * info.fps)))
+        schedule = video.frame_schedule(info.num_frames, num_output, extend)
         frames, crops, landmarks, found, box = (prepared.frames, prepared.crops, prepared.landmarks, prepared.found,
                                                 prepared.box)
         with_face = np.flatnonzero(found)

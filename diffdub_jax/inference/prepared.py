@@ -17,6 +17,7 @@ import json
 import os
 import shutil
 import tempfile
+from typing import Callable
 
 import numpy as np
 
@@ -77,10 +78,14 @@ def content_hash(path: str) -> str:
     return digest.hexdigest()
 
 
-def prepare(video_path: str, info: video.VideoInfo, directory: str, *, size: int, crop_scale: float,
-            face_index: int, detector: faces.LandmarkDetector | None = None) -> PreparedVideo:
-    """Decodes, tracks and crops the video (info: its probe) into directory."""
-    frames = video.decode_to_memmap(video_path, info, directory)
+def prepare(video_path: str, directory: str, *, size: int, crop_scale: float, face_index: int,
+            detector: faces.LandmarkDetector | None = None,
+            check: Callable[[video.VideoInfo], None] | None = None) -> PreparedVideo:
+    """Decodes (one pass), tracks and crops the video into directory; check(info) runs between
+    the decoding and the face track (what depends on the video's length fails before the long work)."""
+    info, frames = video.decode_video(video_path, directory)
+    if check is not None:
+        check(info)
     track = faces.track_face(frames, detector, face_index=face_index, scale=crop_scale)
     if track.box is None or not track.found.any():
         raise NoFaceError(f"{video_path}: no face found in any of its {info.num_frames} frames")
@@ -121,8 +126,7 @@ def _load(directory: str) -> PreparedVideo | None:
 
 
 class PreparedVideos:
-    """The cache: `lookup` gives a video's whole entry or None; `build` makes one (after the caller
-    has probed the video and checked its other inputs)."""
+    """The cache: `lookup` gives a video's whole entry or None; `build` makes one."""
 
     def __init__(self, directory: str | None = None, max_bytes: int = DEFAULT_MAX_BYTES):
         self.directory = directory or default_cache_dir()
@@ -141,15 +145,16 @@ class PreparedVideos:
             os.utime(entry)  # most recently used
         return prepared
 
-    def build(self, video_path: str, info: video.VideoInfo, entry: str, *, size: int, crop_scale: float,
-              face_index: int, detector: faces.LandmarkDetector | None = None) -> PreparedVideo:
+    def build(self, video_path: str, entry: str, *, size: int, crop_scale: float, face_index: int,
+              detector: faces.LandmarkDetector | None = None,
+              check: Callable[[video.VideoInfo], None] | None = None) -> PreparedVideo:
         """Prepares the video into a temporary folder, renamed to entry (replacing a damaged one)
         when complete; then evicts the least recently used entries beyond max_bytes."""
         os.makedirs(self.directory, exist_ok=True)
         building = tempfile.mkdtemp(prefix=".building_", dir=self.directory)
         try:
-            prepared = prepare(video_path, info, building, size=size, crop_scale=crop_scale, face_index=face_index,
-                               detector=detector)
+            prepared = prepare(video_path, building, size=size, crop_scale=crop_scale, face_index=face_index,
+                               detector=detector, check=check)
             with open(os.path.join(building, MANIFEST), "w", encoding="utf-8") as handle:
                 json.dump(_manifest(prepared), handle)
             shutil.rmtree(entry, ignore_errors=True)
