@@ -34,9 +34,6 @@ def get_config(preset: str = "real") -> ml_collections.ConfigDict:
     # caps the weight of the nearly clean steps at min_snr_gamma.
     config.diffusion.loss_weighting = "uniform"
     config.diffusion.min_snr_gamma = 5.0
-    # The loss's weight around the lips (masks.mouth_region) over the rest of the edit region; the
-    # release's 1 weighs every edited pixel alike.
-    config.diffusion.mouth_loss_weight = 1.0
 
     # Evaluators (evaluation.evaluators): run in training every `every` steps (0: only by `evaluate`).
     config.evals = ml_collections.ConfigDict()

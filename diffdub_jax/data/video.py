@@ -106,9 +106,11 @@ def _stream_facts(path: str, stderr: str, frames_reported: str) -> VideoInfo:
                      height=int(size.group(2)), has_audio=has_audio, duration=float(num_frames / fps))
 
 
-def _decode_command(path: str, output: str, pixel_format: list[str], progress: str = "pipe:1") -> list[str]:
+def _decode_command(path: str, output: str, output_format: list[str], progress: str = "pipe:1") -> list[str]:
+    """ffmpeg decoding the first video stream at its constant rate into output (its options in
+    output_format), writing -progress lines (the frame count) to progress."""
     return [_ffmpeg(), "-nostdin", "-hide_banner", "-nostats", "-i", path, "-map", "0:v:0", "-fps_mode", "cfr",
-            *pixel_format, "-progress", progress, output]
+            *output_format, "-progress", progress, output]
 
 
 def probe_video(path: str) -> VideoInfo:
